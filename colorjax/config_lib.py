@@ -1,0 +1,70 @@
+"""Config checks: every problem is one line naming the option and what is allowed."""
+from __future__ import annotations
+
+import jax
+
+MODES = ("train", "eval", "study", "colorize")
+
+
+class ConfigError(ValueError):
+  """A bad configuration value; the message names the option."""
+
+
+def finalize(config):
+  """Fill derived defaults: `dtype` "" → bfloat16 on GPU/TPU, float32 on CPU."""
+  config = config.copy_and_resolve_references()
+  if not config.get("dtype"):
+    with config.unlocked():
+      config.dtype = "float32" if jax.default_backend() == "cpu" else "bfloat16"
+  return config
+
+
+def _positive_int(config, key):
+  value = config
+  for part in key.split("."):
+    value = value[part]
+  if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    raise ConfigError(f"config.{key}={value!r}: must be a positive integer")
+
+
+def validate(config) -> None:
+  """Raise ConfigError for impossible or conflicting values (before anything is compiled)."""
+  from colorjax.models import ENCODER_STAGES
+  for key in ("image_size", "batch_size", "num_epochs", "log_every_steps", "disc.width",
+              "disc.layers", "model.encoder_width", "data.eval_batch_size"):
+    _positive_int(config, key)
+  if config.image_size % 32:
+    raise ConfigError(f"config.image_size={config.image_size}: must be a multiple of 32 "
+                      "(the encoder downsamples 5 times)")
+  if config.pretrain_epochs < 0 or config.pretrain_epochs > config.num_epochs:
+    raise ConfigError(f"config.pretrain_epochs={config.pretrain_epochs}: must be between 0 and "
+                      f"config.num_epochs={config.num_epochs}")
+  if config.checkpoint_every_steps < 0:
+    raise ConfigError(f"config.checkpoint_every_steps={config.checkpoint_every_steps}: must be >= 0")
+  if config.dtype not in ("float32", "bfloat16"):
+    raise ConfigError(f"config.dtype={config.dtype!r}: expected float32 or bfloat16")
+  if config.model.encoder not in ENCODER_STAGES:
+    raise ConfigError(f"config.model.encoder={config.model.encoder!r}: expected one of "
+                      f"{', '.join(sorted(ENCODER_STAGES))}")
+  if len(config.model.decoder_widths) != 5 or min(config.model.decoder_widths) < 1:
+    raise ConfigError(f"config.model.decoder_widths={tuple(config.model.decoder_widths)}: "
+                      "expected 5 positive widths")
+  if config.disc.layers > 5:
+    raise ConfigError(f"config.disc.layers={config.disc.layers}: at most 5")
+  for key in ("lr_g", "lr_d"):
+    if not config.optim[key] > 0:
+      raise ConfigError(f"config.optim.{key}={config.optim[key]}: must be > 0")
+  for key in ("b1", "b2"):
+    if not 0 <= config.optim[key] < 1:
+      raise ConfigError(f"config.optim.{key}={config.optim[key]}: must be in [0, 1)")
+  if config.data.on_bad_image not in ("skip", "error"):
+    raise ConfigError(f"config.data.on_bad_image={config.data.on_bad_image!r}: "
+                      "expected 'skip' or 'error'")
+  if not config.data.domains:
+    raise ConfigError("config.data.domains is empty: name at least one domain")
+  if config.data.workers < 0:
+    raise ConfigError(f"config.data.workers={config.data.workers}: must be >= 0")
+  n = jax.device_count()
+  if config.batch_size % n:
+    raise ConfigError(f"config.batch_size={config.batch_size}: must be divisible by the "
+                      f"{n} devices")

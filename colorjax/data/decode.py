@@ -1,0 +1,115 @@
+"""Record → example: decode, orient, resize/crop, flip, RGB → normalised Lab. Runs in workers.
+
+Every failure on a bad file becomes a `BadImage` with a one-line reason, so the pipeline can
+skip it (or stop, with `on_bad_image="error"`) instead of crashing inside PIL.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from colorjax import color
+
+
+class BadImage(Exception):
+  """An image that cannot be used; str(e) is '<file>: <reason>'."""
+
+
+def _builtin(record, size: int) -> np.ndarray:
+  from colorjax.data import builtin
+  _, domain, index, split = record
+  return builtin.render(domain, int(index), size, split)
+
+
+def open_rgb(path: str, min_size: int | None = None) -> Image.Image:
+  """Open an image file as an upright 8-bit RGB PIL image, or raise BadImage.
+
+  With `min_size`, JPEGs are decoded at the smallest DCT scale that keeps both sides at
+  least `min_size` px (several times faster for large stills; the crop is resized anyway).
+  """
+  try:
+    with warnings.catch_warnings():
+      warnings.simplefilter("error", Image.DecompressionBombWarning)
+      with Image.open(path) as im:
+        if min_size and im.format == "JPEG":
+          im.draft(None, (min_size, min_size))
+        im = ImageOps.exif_transpose(im)
+        im.load()
+  except Image.DecompressionBombError as e:
+    raise BadImage(f"{path}: too many pixels (decompression bomb guard): {e}") from None
+  except Image.DecompressionBombWarning as e:
+    raise BadImage(f"{path}: too many pixels (decompression bomb guard): {e}") from None
+  except Image.UnidentifiedImageError:
+    raise BadImage(f"{path}: not an image file PIL can read") from None
+  except (OSError, SyntaxError, ValueError) as e:
+    raise BadImage(f"{path}: cannot decode ({type(e).__name__}: {e})") from None
+  if min(im.size) < 2:
+    raise BadImage(f"{path}: too small ({im.size[0]}×{im.size[1]} px)")
+  return to_rgb(im)
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+  """Any PIL mode (grey, 16-bit, palette, RGBA, CMYK) → 8-bit RGB."""
+  if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+    a = np.asarray(im, dtype=np.float64)
+    im = Image.fromarray(np.clip(a / 257.0, 0, 255).astype(np.uint8), "L")
+  if im.mode == "P" and "transparency" in im.info:
+    im = im.convert("RGBA")
+  return im.convert("RGB")
+
+
+def is_grey(rgb: np.ndarray, tolerance: int = 2) -> bool:
+  """True if an 8-bit RGB array carries no colour (all channels equal within `tolerance`)."""
+  rgb = rgb.astype(np.int16)
+  return bool(np.abs(rgb - rgb[..., :1]).max() <= tolerance)
+
+
+def resize_crop(im: Image.Image, size: int, rng: np.random.Generator | None) -> np.ndarray:
+  """Resize the short side to `size`, then a random (rng given) or centre square crop."""
+  w, h = im.size
+  scale = size / min(w, h)
+  nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+  im = im.resize((nw, nh), Image.BICUBIC, reducing_gap=3.0)
+  if rng is None:
+    x, y = (nw - size) // 2, (nh - size) // 2
+  else:
+    x, y = int(rng.integers(0, nw - size + 1)), int(rng.integers(0, nh - size + 1))
+  return np.asarray(im.crop((x, y, x + size, y + size)), dtype=np.uint8)
+
+
+def load_rgb(record, size: int, rng: np.random.Generator | None = None) -> np.ndarray:
+  """uint8 RGB [size, size, 3] for a record; random crop + flip when `rng` is given."""
+  kind = record[0]
+  if kind == "builtin":
+    rgb = _builtin(record, size)
+  elif kind == "file":
+    rgb = resize_crop(open_rgb(record[1], size), size, rng)
+  elif kind == "tfds":
+    from colorjax.data import tfds_source
+    rgb = resize_crop(to_rgb(Image.fromarray(tfds_source.load(record))), size, rng)
+  else:
+    raise BadImage(f"{record!r}: unknown record kind")
+  if rng is not None and rng.random() < 0.5:
+    rgb = rgb[:, ::-1]
+  return np.ascontiguousarray(rgb)
+
+
+def rgb_to_example(rgb: np.ndarray) -> dict:
+  """uint8 RGB → {"L": [H,W,1], "ab": [H,W,2]} float32 in [-1, 1] (L/50 − 1, ab/110)."""
+  lab = color.rgb_to_lab(rgb.astype(np.float32) / 255.0)
+  L, ab = color.normalize_l(lab[..., :1]), color.normalize_ab(lab[..., 1:])
+  return {"L": L.astype(np.float32), "ab": np.clip(ab, -1, 1).astype(np.float32)}
+
+
+def load_example(record, size: int, rng: np.random.Generator | None = None,
+                 skip_grey: bool = False) -> dict:
+  """A training/eval example for `record`, or {"bad": reason} (never raises for bad files)."""
+  try:
+    rgb = load_rgb(record, size, rng)
+  except BadImage as e:
+    return {"bad": str(e), "grey": False}
+  if skip_grey and is_grey(rgb):
+    return {"bad": f"{record[1]}: greyscale image (no colour to learn)", "grey": True}
+  return rgb_to_example(rgb)

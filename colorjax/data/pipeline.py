@@ -1,0 +1,82 @@
+"""grain input pipelines: records → shuffled, augmented, batched examples.
+
+Training: one infinite iterator over the train records (shuffled afresh each epoch from the
+seed, per-example random crop/flip seeded by position), so its state — a position — goes into
+every checkpoint and a resumed run sees exactly the batches it would have seen. The mixed
+model interleaves its domains evenly (grain `mix`). Evaluation: the records in order, centre
+crops, the last batch padded and masked.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Iterator, Sequence
+
+import grain
+import numpy as np
+
+from colorjax.data import decode
+
+
+def _train_map(record, rng: np.random.Generator, size: int):
+  return decode.load_example(record, size, rng, skip_grey=True)
+
+
+def _is_good(example) -> bool:
+  if "bad" in example:
+    logging.warning("skipping %s", example["bad"])
+    return False
+  return True
+
+
+def _strict(example):
+  if "bad" in example:
+    raise decode.BadImage(example["bad"] + " (config.data.on_bad_image='error')")
+  return example
+
+
+def train_dataset(domains: Sequence[Sequence], image_size: int, batch_size: int, seed: int,
+                  workers: int = 0, on_bad_image: str = "skip") -> grain.IterDataset:
+  """Infinite dataset of batches {"L": [B,S,S,1], "ab": [B,S,S,2]} float32 in [-1, 1].
+
+  `domains` holds one record list per domain; with several they are drawn evenly.
+  `batch_size` is the per-process batch.
+  """
+  per_domain = [grain.MapDataset.source(list(r)).seed(seed + i).shuffle().repeat()
+                for i, r in enumerate(domains)]
+  ds = per_domain[0] if len(per_domain) == 1 else grain.MapDataset.mix(per_domain)
+  ds = ds.random_map(functools.partial(_train_map, size=image_size), seed=seed)
+  it = ds.to_iter_dataset(grain.ReadOptions(num_threads=0 if workers else 2, prefetch_buffer_size=0 if workers else 8))
+  it = it.map(_strict) if on_bad_image == "error" else it.filter(_is_good)
+  it = it.batch(batch_size, drop_remainder=True)
+  if workers > 0:
+    it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers, per_worker_buffer_size=2))
+  return it
+
+
+def _eval_map(record, size: int):
+  example = decode.load_example(record, size, None)
+  if "bad" in example:
+    logging.warning("skipping %s", example["bad"])
+    return {"L": np.zeros((size, size, 1), np.float32), "ab": np.zeros((size, size, 2), np.float32),
+            "mask": np.float32(0)}
+  return {**example, "mask": np.float32(1)}
+
+
+def eval_batches(records: Sequence, image_size: int, batch_size: int,
+                 workers: int = 0) -> Iterator[dict]:
+  """Batches over `records` in order, centre-cropped; unusable images and padding have mask 0.
+
+  Each batch also carries "index": the position of each example in `records` (-1 = padding).
+  """
+  n = len(records)
+  padded = -(-n // batch_size) * batch_size
+  ds = grain.MapDataset.range(padded).map(
+      lambda i: {**(_eval_map(records[i], image_size) if i < n else
+                    {"L": np.zeros((image_size, image_size, 1), np.float32),
+                     "ab": np.zeros((image_size, image_size, 2), np.float32),
+                     "mask": np.float32(0)}), "index": np.int64(i if i < n else -1)})
+  it = ds.to_iter_dataset(grain.ReadOptions(num_threads=max(1, workers) * 2)).batch(batch_size)
+  if workers > 0:
+    it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers))
+  return iter(it)

@@ -1,0 +1,108 @@
+"""Generator: a UNet whose encoder is a ResNet (ResNet34 by default).
+
+Mirrors segmentation_models_pytorch's `Unet('resnet34', in_channels=1, classes=2)`:
+encoder stem 7×7/2 → max-pool → BasicBlock stages; decoder blocks upsample ×2, concatenate
+the skip at the same resolution (1/16, 1/8, 1/4, 1/2) and apply two 3×3 conv-BN-ReLU; a 3×3
+head gives 2 channels through tanh. At full size it has 24,430,242 parameters, exactly the
+PyTorch reference.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from colorjax.models.layers import batch_norm, conv, max_pool_3x3_s2, upsample2x
+
+# BasicBlocks per stage for the supported encoders.
+ENCODER_STAGES = {
+    "resnet10": (1, 1, 1, 1),
+    "resnet18": (2, 2, 2, 2),
+    "resnet34": (3, 4, 6, 3),
+}
+
+
+class BasicBlock(nn.Module):
+  """ResNet BasicBlock: two 3×3 conv-BN, identity or 1×1/stride projection shortcut."""
+  features: int
+  stride: int = 1
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train: bool):
+    residual = x
+    y = conv(self.features, 3, self.stride, dtype=self.dtype, name="conv1")(x)
+    y = nn.relu(batch_norm(train, self.dtype, name="bn1")(y))
+    y = conv(self.features, 3, dtype=self.dtype, name="conv2")(y)
+    y = batch_norm(train, self.dtype, name="bn2")(y)
+    if self.stride != 1 or x.shape[-1] != self.features:
+      residual = conv(self.features, 1, self.stride, padding=0, dtype=self.dtype,
+                      name="downsample_conv")(x)
+      residual = batch_norm(train, self.dtype, name="downsample_bn")(residual)
+    return nn.relu(y + residual)
+
+
+class ResNetEncoder(nn.Module):
+  """ResNet feature extractor; returns features at 1/2, 1/4, 1/8, 1/16 and 1/32."""
+  stage_sizes: Sequence[int] = ENCODER_STAGES["resnet34"]
+  width: int = 64
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train: bool):
+    x = conv(self.width, 7, 2, dtype=self.dtype, name="conv1")(x)
+    x = nn.relu(batch_norm(train, self.dtype, name="bn1")(x))
+    features = [x]                                   # 1/2, `width` channels
+    x = max_pool_3x3_s2(x)
+    for i, blocks in enumerate(self.stage_sizes):
+      for j in range(blocks):
+        stride = 2 if i > 0 and j == 0 else 1
+        x = BasicBlock(self.width * 2**i, stride, self.dtype, name=f"layer{i + 1}_{j}")(x, train)
+      features.append(x)                             # 1/4, 1/8, 1/16, 1/32
+    return features
+
+
+class DecoderBlock(nn.Module):
+  """Upsample ×2, concatenate the skip (if any), then two 3×3 conv-BN-ReLU."""
+  features: int
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, skip, train: bool):
+    x = upsample2x(x)
+    if skip is not None:
+      x = jnp.concatenate([x, skip.astype(x.dtype)], axis=-1)
+    for k in (1, 2):
+      x = conv(self.features, 3, dtype=self.dtype, name=f"conv{k}")(x)
+      x = nn.relu(batch_norm(train, self.dtype, name=f"bn{k}")(x))
+    return x
+
+
+class Generator(nn.Module):
+  """L → ab colorizer.
+
+  Input: `L` [N, H, W, 1], normalised lightness L*/50 − 1 in [-1, 1]; H and W multiples of 32.
+  Output: ab [N, H, W, 2] in [-1, 1] (tanh), i.e. a*/110 and b*/110; float32 whatever `dtype`.
+  `dtype` is the compute dtype (float32 or bfloat16); parameters and BatchNorm statistics stay
+  float32.
+  """
+  encoder: str = "resnet34"
+  encoder_width: int = 64
+  decoder_widths: Sequence[int] = (256, 128, 64, 32, 16)
+  out_channels: int = 2
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, L, train: bool = False):
+    if self.encoder not in ENCODER_STAGES:
+      raise ValueError(f"model.encoder={self.encoder!r}: expected one of {sorted(ENCODER_STAGES)}")
+    if len(self.decoder_widths) != 5:
+      raise ValueError(f"model.decoder_widths={tuple(self.decoder_widths)}: expected 5 widths")
+    feats = ResNetEncoder(ENCODER_STAGES[self.encoder], self.encoder_width, self.dtype,
+                          name="encoder")(L.astype(self.dtype), train)
+    x, skips = feats[-1], feats[-2::-1] + [None]     # skips at 1/16, 1/8, 1/4, 1/2, none
+    for i, (width, skip) in enumerate(zip(self.decoder_widths, skips)):
+      x = DecoderBlock(width, self.dtype, name=f"decoder{i}")(x, skip, train)
+    x = conv(self.out_channels, 3, use_bias=True, dtype=self.dtype, name="head")(x)
+    return jnp.tanh(x.astype(jnp.float32))
