@@ -27,9 +27,39 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   if not FLAGS["verbosity"].present:   # orbax/absl INFO logs drown the progress bar
     logging.set_verbosity(logging.WARNING)
+  try:
+    config = _CONFIG.value
+    config.get("name")         # a missing config file raises on first access
+  except Exception as e:    # missing file, or an exception while running it
+    lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+    sys.stderr.write(f"error: --config={FLAGS['config'].serialize().split('=', 1)[-1]}: cannot "
+                     f"load ({type(e).__name__}: {' '.join(lines)[:400]})\n")
+    sys.exit(2)
   from colorjax import cli
-  sys.exit(cli.run(FLAGS.mode, _CONFIG.value, FLAGS))
+  sys.exit(cli.run(FLAGS.mode, config, FLAGS))
+
+
+def parse_flags(argv):
+  """absl's parser, but a bad flag or --config.KEY is one line on stderr and exit code 2."""
+  try:
+    return FLAGS(argv)
+  except flags.Error as e:     # bad value; or a config file that raised (then a traceback text)
+    lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+    message = lines[0] if len(lines) < 2 else f"{lines[0]} {lines[-1]}"
+  except (AttributeError, KeyError) as e:    # ml_collections (lock_config): an unknown key
+    while e.args and isinstance(e.args[0], BaseException):
+      e = e.args[0]
+    detail = " ".join(str(e.args[0] if e.args else e).split())
+    name = detail.split("'")[1] if detail.count("'") >= 2 else detail
+    culprit = [a.split("=")[0] for a in argv[1:]
+               if a.startswith("--config.") and a.split("=")[0].endswith("." + name)]
+    message = f"{culprit[0] if culprit else '--config'}: no such config option ({detail})"
+  except Exception as e:    # the config file itself: missing, or raising while loading
+    lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+    message = f"--config: cannot load the config ({type(e).__name__}: {' '.join(lines)[:400]})"
+  sys.stderr.write(f"error: {message}\n")
+  sys.exit(2)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -99,6 +99,9 @@ class Generator(nn.Module):
       raise ValueError(f"model.encoder={self.encoder!r}: expected one of {sorted(ENCODER_STAGES)}")
     if len(self.decoder_widths) != 5:
       raise ValueError(f"model.decoder_widths={tuple(self.decoder_widths)}: expected 5 widths")
+    if L.shape[1] % 32 or L.shape[2] % 32:
+      raise ValueError(f"Generator input {L.shape[1]}×{L.shape[2]}: height and width must be "
+                       "multiples of 32")
     feats = ResNetEncoder(ENCODER_STAGES[self.encoder], self.encoder_width, self.dtype,
                           name="encoder")(L.astype(self.dtype), train)
     x, skips = feats[-1], feats[-2::-1] + [None]     # skips at 1/16, 1/8, 1/4, 1/2, none

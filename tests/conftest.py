@@ -1,0 +1,42 @@
+"""Shared fixtures: a tiny model/data config so behaviour tests run in seconds on 2 CPU cores."""
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:      # `from configs import default` inside config files
+  sys.path.insert(0, ROOT)
+
+
+def make_tiny_config(**overrides):
+  """configs/demo.py shrunk to a 32 px, ~100k-parameter model on a few built-in images."""
+  from configs import demo
+  config = demo.get_config()
+  config.image_size = 32
+  config.batch_size = 4
+  config.num_epochs = 1
+  config.pretrain_epochs = 0
+  config.log_every_steps = 1
+  config.model.encoder = "resnet10"
+  config.model.encoder_width = 8
+  config.model.decoder_widths = (16, 16, 8, 8, 8)
+  config.disc.width = 8
+  config.data.domains = ("toon",)
+  config.data.train_size = 16
+  config.data.val_size = 4
+  config.data.test_size = 4
+  config.data.eval_batch_size = 4
+  config.data.workers = 0
+  for key, value in overrides.items():
+    node = config
+    *path, last = key.split(".")
+    for p in path:
+      node = node[p]
+    node[last] = value
+  return config
+
+
+@pytest.fixture
+def tiny_config():
+  return make_tiny_config()

@@ -1,0 +1,65 @@
+"""Model architecture: full-size shapes and parameter counts (eval_shape only), tiny forward."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from colorjax.models import Discriminator, Generator, build_models
+
+
+def n_params(tree):
+  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
+
+
+def test_generator_full_size_matches_pytorch_reference():
+  g = Generator()   # ResNet34 encoder, decoder 256-128-64-32-16
+  L = jax.ShapeDtypeStruct((2, 256, 256, 1), jnp.float32)
+  variables = jax.eval_shape(lambda x: g.init(jax.random.key(0), x), L)
+  # segmentation_models_pytorch Unet('resnet34', in_channels=1, classes=2) has 24,430,242.
+  assert n_params(variables["params"]) == 24_430_242
+  out = jax.eval_shape(lambda v, x: g.apply(v, x), variables, L)
+  assert out.shape == (2, 256, 256, 2) and out.dtype == jnp.float32
+  enc = variables["params"]["encoder"]
+  assert enc["conv1"]["kernel"].shape == (7, 7, 1, 64)
+  assert sum(k.startswith("layer3_") for k in enc) == 6     # BasicBlocks 3-4-6-3
+  assert enc["layer4_2"]["conv2"]["kernel"].shape == (3, 3, 512, 512)
+
+
+def test_discriminator_is_the_70px_patchgan():
+  d = Discriminator()
+  L = jax.ShapeDtypeStruct((2, 256, 256, 1), jnp.float32)
+  ab = jax.ShapeDtypeStruct((2, 256, 256, 2), jnp.float32)
+  variables = jax.eval_shape(lambda a, b: d.init(jax.random.key(0), a, b), L, ab)
+  assert n_params(variables["params"]) == 2_765_633
+  assert jax.eval_shape(lambda v, a, b: d.apply(v, a, b), variables, L, ab).shape == (2, 30, 30, 1)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_tiny_models_run_with_float32_params(tiny_config, dtype):
+  tiny_config.dtype = dtype
+  g, d = build_models(tiny_config)
+  L = jnp.linspace(-1, 1, 2 * 32 * 32).reshape(2, 32, 32, 1)
+  gv = g.init(jax.random.key(0), L)
+  ab = g.apply(gv, L)
+  assert ab.shape == (2, 32, 32, 2) and ab.dtype == jnp.float32
+  assert float(jnp.abs(ab).max()) <= 1.0                      # tanh output
+  dv = d.init(jax.random.key(1), L, ab)
+  logits = d.apply(dv, L, ab)
+  assert logits.shape == (2, 2, 2, 1) and logits.dtype == jnp.float32
+  for leaf in jax.tree.leaves((gv, dv)):
+    assert leaf.dtype == jnp.float32                          # params and BN stats stay f32
+
+
+def test_pix2pix_initialisation():
+  g = Generator(encoder="resnet10", encoder_width=16, decoder_widths=(32, 32, 16, 16, 16))
+  v = g.init(jax.random.key(0), jnp.zeros((1, 64, 64, 1)))
+  kernel = np.asarray(v["params"]["decoder0"]["conv1"]["kernel"])
+  assert abs(kernel.std() - 0.02) < 0.002 and abs(kernel.mean()) < 0.002
+  scale = np.asarray(v["params"]["decoder0"]["bn1"]["scale"])
+  assert abs(scale.mean() - 1.0) < 0.01 and 0.005 < scale.std() < 0.04
+
+
+def test_input_size_must_divide_by_32():
+  g = Generator(encoder="resnet10", encoder_width=8, decoder_widths=(8,) * 5)
+  with pytest.raises(ValueError, match="multiples of 32"):
+    g.init(jax.random.key(0), jnp.zeros((1, 48, 48, 1)))
