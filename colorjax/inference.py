@@ -1,0 +1,563 @@
+"""Colorize any image with a trained generator: the `Colorizer` API and the colorize command.
+
+  import colorjax
+  colorize = colorjax.load("runs/demo")          # run dir or checkpoint dir; best checkpoint
+  rgb = colorize(pil_image_or_array)             # H×W×3 uint8, same size as the input
+  rgbs = colorize.many(images, batch_size=8)     # throughput
+
+How an image of any size is coloured:
+  1. The input's lightness L* is computed in float at full resolution (colour inputs are
+     reduced to their L*, so a colour photo can be "re-colorized" for comparison).
+  2. L* is resized (antialiased bicubic) to a *bucket*: the short side becomes `render_size`
+     (the training crop size, as in training, where the short side was resized to it before
+     cropping) and the long side keeps the aspect ratio, rounded to a multiple of 32 and capped
+     at `MAX_ASPECT` × `render_size`. Objects therefore appear at the scale the model was
+     trained on, undistorted for aspects up to 4:1; and since bucket sides are multiples of 32
+     in a short list, a folder of frames compiles once per bucket, not once per image.
+  3. The predicted ab map is upsampled (bilinear: no overshoot on chroma) to the full size and
+     joined with the *original* full-resolution L*, so no detail is lost.
+  4. Chroma is scaled by `saturation`, then Lab → linear RGB; pixels outside the sRGB gamut
+     are desaturated towards the grey of the same luminance (a closed-form, per-pixel mix in
+     linear RGB), which keeps L* exactly instead of clipping channels (which shifts L*).
+     The output's L* equals the input's up to 8-bit rounding (< 0.5).
+
+The full-resolution colour math is done here in float32 NumPy rather than with
+`colorjax.color.lab_to_rgb` because the gamut mapping needs the unclipped linear RGB, and
+because it avoids compiling JAX code per input size. Constants: sRGB primaries, D65 white.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import glob
+import math
+import os
+import sys
+import time
+import warnings
+from typing import Any, Iterable, Sequence, Union
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from colorjax import checkpoints, config_lib
+from colorjax.data import decode, sources
+
+MIN_SIDE = 2          # px; smaller images carry no usable structure
+MAX_ASPECT = 4        # bucket long side at most MAX_ASPECT × render_size (bounds compute)
+BUCKET_STEP = 32      # the encoder downsamples 5 times
+OUTPUT_FORMATS = {"png": ("PNG", ".png"), "jpg": ("JPEG", ".jpg")}
+# Extensions written in the input's own format; anything else (e.g. .gif) is written as PNG.
+WRITABLE = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".tif": "TIFF",
+            ".tiff": "TIFF", ".webp": "WEBP"}
+
+ImageLike = Union[Image.Image, np.ndarray, str, os.PathLike]
+
+# sRGB (IEC 61966-2-1): linear RGB → XYZ, D65 white = the row sums.
+_RGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],
+                        [0.2126729, 0.7151522, 0.0721750],
+                        [0.0193339, 0.1191920, 0.9503041]], np.float64)
+_XYZ_TO_RGB = np.linalg.inv(_RGB_TO_XYZ).astype(np.float32)
+_WHITE = tuple(float(v) for v in _RGB_TO_XYZ.sum(axis=1))   # Xn, Yn (= 1), Zn
+_DELTA = 6.0 / 29.0
+AB_SCALE = 110.0                             # model ab in [-1, 1] ↔ a*, b* (colorjax.color)
+
+
+# ---------------------------------------------------------------------------------------------
+# Colour math (float32 NumPy, full resolution)
+
+
+def srgb_to_linear(v: np.ndarray) -> np.ndarray:
+  """sRGB-encoded values in [0, 1] → linear light in [0, 1]."""
+  v = np.asarray(v, np.float32)
+  return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def linear_to_srgb(v: np.ndarray) -> np.ndarray:
+  """Linear light in [0, 1] → sRGB-encoded values in [0, 1]."""
+  v = np.clip(v, 0.0, 1.0)
+  return np.where(v <= 0.0031308, v * 12.92,
+                  1.055 * np.power(v, 1 / 2.4, dtype=np.float32) - 0.055).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=2)
+def _linear_lut(bits: int) -> np.ndarray:
+  """Linear light of every integer sRGB code of `bits` bits (exact and fast for uint8/16)."""
+  top = (1 << bits) - 1
+  return srgb_to_linear(np.arange(top + 1, dtype=np.float64) / top)
+
+
+def luminance_to_lightness(y: np.ndarray) -> np.ndarray:
+  """Relative luminance Y in [0, 1] (white = 1) → CIE L* in [0, 100]."""
+  y = np.asarray(y, np.float32)
+  f = np.where(y > _DELTA ** 3, np.cbrt(y), y / (3 * _DELTA ** 2) + 4 / 29)
+  return (116 * f - 16).astype(np.float32)
+
+
+def _f_inv(t: np.ndarray) -> np.ndarray:
+  return np.where(t > _DELTA, t * t * t, (3 * _DELTA ** 2) * (t - 4 / 29))
+
+
+_LUT_BITS = 16
+
+
+@functools.lru_cache(maxsize=1)
+def _srgb8_lut() -> np.ndarray:
+  """The 8-bit sRGB code of each linear-light level k / (2^16 − 1)."""
+  levels = np.arange(1 << _LUT_BITS, dtype=np.float64) / ((1 << _LUT_BITS) - 1)
+  return np.floor(linear_to_srgb(levels) * 255 + 0.5).astype(np.uint8)
+
+
+def linear_to_srgb8(rgb: np.ndarray) -> np.ndarray:
+  """Linear light → 8-bit sRGB codes (clipped to [0, 255]).
+
+  A lookup on a 16-bit quantisation of linear light: ~10× faster than a power; the linear
+  step (1.5e-5) is 20× finer than the smallest 8-bit sRGB step, so codes are exact except
+  within 1.5e-5 of a rounding boundary (then off by one).
+  """
+  top = (1 << _LUT_BITS) - 1
+  index = np.clip(rgb * np.float32(top) + np.float32(0.5), 0, top).astype(np.int32)
+  return _srgb8_lut()[index]
+
+
+def lab_to_rgb8(lightness: np.ndarray, luminance: np.ndarray, ab: np.ndarray) -> np.ndarray:
+  """L* [H,W] in [0, 100] (and its luminance Y), a*b* [H,W,2] → sRGB uint8 [H,W,3].
+
+  Out-of-gamut colours are mixed towards the grey of the same luminance in linear RGB, just
+  enough to fit in [0, 1]: lightness and (approximately) hue are kept, chroma is reduced.
+  """
+  fy = (lightness + 16) / 116
+  x = _f_inv(fy + ab[..., 0] * (1 / 500)) * _WHITE[0]
+  z = _f_inv(fy - ab[..., 1] * (1 / 200)) * _WHITE[2]
+  rgb = np.stack([x, luminance, z], axis=-1).astype(np.float32) @ _XYZ_TO_RGB.T
+  off = np.abs(rgb - 0.5) > 0.5                # channel outside [0, 1]
+  outside = off[..., 0] | off[..., 1] | off[..., 2]
+  if outside.any():
+    y = luminance[outside][:, None]
+    d = rgb[outside] - y                         # the chroma part; grey (y, y, y) is in gamut
+    with np.errstate(divide="ignore", invalid="ignore"):
+      room = np.where(d > 0, (1 - y) / d, np.where(d < 0, y / -d, np.inf))
+    k = np.minimum(np.minimum(room[:, 0], room[:, 1]), np.minimum(room[:, 2], 1.0))
+    rgb[outside] = y + k[:, None] * d
+  return linear_to_srgb8(rgb)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+
+
+def open_image(path: str | os.PathLike) -> Image.Image:
+  """An image file as an upright (EXIF-oriented), loaded PIL image in its own mode.
+
+  Raises decode.BadImage('<path>: <reason>') for unreadable, non-image or too-small files.
+  """
+  path = os.fspath(path)
+  try:
+    with warnings.catch_warnings():
+      warnings.simplefilter("error", Image.DecompressionBombWarning)
+      with Image.open(path) as im:
+        im = ImageOps.exif_transpose(im)
+        im.load()
+  except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+    raise decode.BadImage(f"{path}: too many pixels (decompression bomb guard)") from None
+  except Image.UnidentifiedImageError:
+    raise decode.BadImage(f"{path}: not an image (no image format recognised)") from None
+  except (OSError, SyntaxError, ValueError) as e:
+    raise decode.BadImage(f"{path}: unreadable ({type(e).__name__}: {e})") from None
+  if min(im.size) < MIN_SIDE:
+    raise decode.BadImage(f"{path}: too small ({im.size[0]}×{im.size[1]} px; "
+                          f"need at least {MIN_SIDE} px per side)")
+  return im
+
+
+def pil_to_array(im: Image.Image) -> np.ndarray:
+  """A PIL image of any mode → H×W (grey), H×W×2 (grey+alpha), H×W×3 or H×W×4 array.
+
+  8-bit modes give uint8, 16-bit grey gives uint16 (mode "I" is taken as 16-bit, as PNG
+  decoders produce it), "F" gives float32 (expected in [0, 1]). EXIF orientation is applied.
+  """
+  im = ImageOps.exif_transpose(im)
+  mode = im.mode
+  if mode.startswith("I;16") or mode == "I":
+    a = np.asarray(im)
+    return np.clip(a.astype(np.int64), 0, 65535).astype(np.uint16)
+  if mode == "F":
+    return np.asarray(im, np.float32)
+  if mode in ("P", "PA"):
+    has_alpha = mode == "PA" or "transparency" in im.info
+    im = im.convert("RGBA" if has_alpha else "RGB")
+  elif mode == "1":
+    im = im.convert("L")
+  elif mode == "La":
+    im = im.convert("LA")
+  elif mode in ("RGBa", "RGBX"):
+    im = im.convert("RGBA" if mode == "RGBa" else "RGB")
+  elif mode not in ("L", "LA", "RGB", "RGBA"):
+    im = im.convert("RGBA" if "A" in im.getbands() else "RGB")
+  return np.asarray(im)
+
+
+def _unit_scale(a: np.ndarray) -> float:
+  """The value of white for an array's dtype (uint8 255, uint16 65535, float 1)."""
+  if a.dtype == np.uint8:
+    return 255.0
+  if a.dtype == np.uint16:
+    return 65535.0
+  if a.dtype == np.bool_ or np.issubdtype(a.dtype, np.floating):
+    return 1.0
+  raise ValueError(f"image dtype {a.dtype}: expected uint8, uint16, or float in [0, 1]")
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+  """An input reduced to what colorization needs (full resolution)."""
+  luminance: np.ndarray          # Y [H, W] float32 in [0, 1], linear light
+  lightness: np.ndarray          # L* [H, W] float32 in [0, 100]
+  alpha: np.ndarray | None       # [H, W] uint8, or None
+
+
+def prepare(image: ImageLike) -> Prepared:
+  """Decode any accepted input (path, PIL image, array) to full-resolution Y, L* and alpha.
+
+  Raises ValueError (or decode.BadImage for files) with a one-line reason.
+  """
+  if isinstance(image, Prepared):
+    return image
+  if isinstance(image, (str, os.PathLike)):
+    image = open_image(image)
+  if isinstance(image, Image.Image):
+    image = pil_to_array(image)
+  a = np.asarray(image)
+  if a.ndim == 3 and a.shape[-1] == 1:
+    a = a[..., 0]
+  if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[-1] not in (2, 3, 4)):
+    raise ValueError(f"image of shape {a.shape}: expected H×W grey or H×W×3 / H×W×4 colour")
+  h, w = a.shape[:2]
+  if min(h, w) < MIN_SIDE:
+    raise ValueError(f"image too small: {w}×{h} px (need at least {MIN_SIDE} px per side)")
+  scale = _unit_scale(a)
+  if scale == 1.0:
+    a = a.astype(np.float32)
+    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo >= -1e-6 and hi <= 1 + 1e-6):
+      raise ValueError(f"float image values must be finite and in [0, 1]; got {lo:g}..{hi:g}")
+    a = np.clip(a, 0.0, 1.0)
+  colour, alpha = a, None
+  if a.ndim == 3 and a.shape[-1] in (2, 4):      # grey + alpha, RGB + alpha
+    colour, alpha = a[..., :-1], a[..., -1]
+    if colour.shape[-1] == 1:
+      colour = colour[..., 0]
+  luminance = _luminance(colour, scale)
+  if alpha is not None:
+    alpha = np.floor(alpha.astype(np.float32) * (255.0 / scale) + 0.5).astype(np.uint8)
+  return Prepared(luminance, luminance_to_lightness(luminance), alpha)
+
+
+def _luminance(colour: np.ndarray, scale: float) -> np.ndarray:
+  """Relative luminance Y [H, W] of grey [H, W] or sRGB [H, W, 3] values (white = `scale`)."""
+  if colour.dtype in (np.uint8, np.uint16):
+    linear = _linear_lut(8 if colour.dtype == np.uint8 else 16)[colour]
+  else:
+    linear = srgb_to_linear(colour)
+  if linear.ndim == 2:
+    return linear.astype(np.float32)
+  return (linear @ _RGB_TO_XYZ[1].astype(np.float32)).astype(np.float32)
+
+
+def bucket_shape(height: int, width: int, render_size: int,
+                 max_aspect: float = MAX_ASPECT) -> tuple[int, int]:
+  """The model's input size (h, w) for an image: short side `render_size`, aspect kept.
+
+  The long side is rounded to a multiple of 32 and capped at `max_aspect` × `render_size`.
+  """
+  short, long = min(height, width), max(height, width)
+  aspect = min(long / short, max_aspect)
+  long_b = max(render_size, BUCKET_STEP * round(render_size * aspect / BUCKET_STEP))
+  return (render_size, long_b) if height <= width else (long_b, render_size)
+
+
+def _resize(channel: np.ndarray, height: int, width: int, resample) -> np.ndarray:
+  """Resize one float32 channel [H, W] with PIL (antialiased when shrinking)."""
+  if channel.shape == (height, width):
+    return channel.astype(np.float32)
+  im = Image.fromarray(np.ascontiguousarray(channel, np.float32))
+  return np.asarray(im.resize((width, height), resample), np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# The Colorizer
+
+
+class Colorizer:
+  """A trained generator that colours images of any size (see the module docstring).
+
+  Call it on one image, or use `many` for throughput. Inputs: a file path, a PIL image (EXIF
+  orientation applied; any mode, 16-bit and palette included), or a NumPy array H×W (grey),
+  H×W×3 (colour: only its lightness is used) or H×W×4 (colour + alpha), uint8, uint16 or
+  float in [0, 1]. Output: uint8 H×W×3 sRGB — or H×W×4 with the input's alpha carried
+  through when the input has an alpha channel — at the input's size.
+  """
+
+  def __init__(self, config, variables: dict, render_size: int | None = None,
+               step: int | None = None):
+    import jax
+    import jax.numpy as jnp
+    from colorjax import models
+    render_size = int(config.image_size if render_size is None else render_size)
+    if render_size < BUCKET_STEP or render_size % BUCKET_STEP:
+      raise ValueError(f"render_size={render_size}: must be a positive multiple of "
+                       f"{BUCKET_STEP} (the encoder downsamples 5 times)")
+    self.config, self.step, self.render_size = config, step, render_size
+    g_model, _ = models.build_models(config)
+    # float32 everywhere: CPU has no fast bfloat16, and inference cost is small anyway.
+    g_model = g_model.clone(dtype=jnp.float32)
+    self._variables = jax.device_put(variables)
+    self._apply = jax.jit(lambda v, L: g_model.apply(v, L, train=False))
+    self._compiled: dict[tuple[int, ...], Any] = {}
+
+  @property
+  def compiled_shapes(self) -> tuple[tuple[int, ...], ...]:
+    """The model input shapes [B, h, w, 1] compiled so far (one entry per compilation)."""
+    return tuple(self._compiled)
+
+  def _predict(self, L: np.ndarray) -> np.ndarray:
+    """Normalised L [B, h, w, 1] → ab [B, h, w, 2] in [-1, 1], compiling once per shape."""
+    import jax
+    fn = self._compiled.get(L.shape)
+    if fn is None:
+      fn = self._apply.lower(self._variables, jax.ShapeDtypeStruct(L.shape, np.float32)).compile()
+      self._compiled[L.shape] = fn
+    return np.asarray(fn(self._variables, L))
+
+  def __call__(self, image: ImageLike, saturation: float = 1.0) -> np.ndarray:
+    """Colour one image; returns uint8 H×W×3 (H×W×4 if the input has alpha)."""
+    return self.many([image], batch_size=1, saturation=saturation)[0]
+
+  def many(self, images: Iterable[ImageLike], batch_size: int = 8,
+           saturation: float = 1.0) -> list[np.ndarray]:
+    """Colour many images, batched by bucket shape; returns the outputs in input order.
+
+    Batches are padded to `batch_size` (or, when a bucket has fewer images, to the next
+    power of two), so each bucket compiles at most log2(batch_size) + 1 times. Outputs may
+    differ from single-image calls by one 8-bit level: XLA sums convolutions in a
+    batch-size-dependent order.
+    """
+    if batch_size < 1:
+      raise ValueError(f"batch_size={batch_size}: must be >= 1")
+    saturation = _check_saturation(saturation)
+    prepared = [prepare(im) for im in images]
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, p in enumerate(prepared):
+      groups.setdefault(bucket_shape(*p.lightness.shape, self.render_size), []).append(i)
+    out: list[np.ndarray | None] = [None] * len(prepared)
+    for (bh, bw), members in groups.items():
+      for start in range(0, len(members), batch_size):
+        chunk = members[start:start + batch_size]
+        padded = min(batch_size, 1 << (len(chunk) - 1).bit_length())
+        L = np.zeros((padded, bh, bw, 1), np.float32)
+        for j, i in enumerate(chunk):
+          small = _resize(prepared[i].lightness, bh, bw, Image.BICUBIC)
+          L[j, ..., 0] = np.clip(small / 50.0 - 1.0, -1.0, 1.0)
+        ab = self._predict(L)
+        for j, i in enumerate(chunk):
+          out[i] = self._finish(prepared[i], ab[j], saturation)
+    return out
+
+  def _finish(self, p: Prepared, ab_small: np.ndarray, saturation: float) -> np.ndarray:
+    """Upsample ab to full size, join the full-resolution L*, convert, attach alpha."""
+    h, w = p.lightness.shape
+    ab = np.stack([_resize(ab_small[..., c], h, w, Image.BILINEAR) for c in range(2)], -1)
+    rgb = lab_to_rgb8(p.lightness, p.luminance, ab * np.float32(AB_SCALE * saturation))
+    if p.alpha is not None:
+      rgb = np.concatenate([rgb, p.alpha[..., None]], axis=-1)
+    return rgb
+
+
+def _check_saturation(saturation: float) -> float:
+  saturation = float(saturation)
+  if not (math.isfinite(saturation) and saturation >= 0):
+    raise ValueError(f"saturation={saturation}: must be a finite number >= 0")
+  return saturation
+
+
+def load(path: str | os.PathLike, step: int | None = None,
+         render_size: int | None = None) -> Colorizer:
+  """A Colorizer from a run directory or a checkpoint directory (best checkpoint by default).
+
+  Args:
+    path: a run directory (with checkpoints/), its checkpoints/ folder, or one step's folder.
+    step: the checkpoint step to use (default: best by validation loss, else the latest).
+    render_size: the model's short-side resolution in px, a multiple of 32 (default: the
+      training image size).
+  """
+  config, variables, step = checkpoints.restore_generator(os.fspath(path), step)
+  return Colorizer(config, variables, render_size=render_size, step=step)
+
+
+# ---------------------------------------------------------------------------------------------
+# The colorize command
+
+
+@dataclasses.dataclass
+class Plan:
+  """What the command will do: (input, output) pairs, and inputs skipped up front."""
+  jobs: list[tuple[str, str]]
+  skipped: list[tuple[str, str]]
+
+
+def _has_magic(pattern: str) -> bool:
+  return any(c in pattern for c in "*?[")
+
+
+def _glob_base(pattern: str) -> str:
+  """The folder part of a glob pattern before its first wildcard ('.' if none)."""
+  parts = pattern.split(os.sep)
+  fixed = []
+  for part in parts[:-1]:
+    if _has_magic(part):
+      break
+    fixed.append(part)
+  return os.sep.join(fixed) or (os.sep if pattern.startswith(os.sep) else ".")
+
+
+def _inside(path: str, folder: str) -> bool:
+  """True if `path` is strictly below `folder` (after resolving links)."""
+  path, folder = os.path.realpath(path), os.path.realpath(folder)
+  return path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _walk(folder: str, output: str) -> list[str]:
+  """Images below `folder`, minus an output folder nested inside it (earlier results)."""
+  files = sources.list_images(folder)
+  if _inside(output, folder):
+    files = [f for f in files if not _inside(f, output)]
+  return files
+
+
+def _expand(inp: str, output: str) -> tuple[list[tuple[str, str]], str | None]:
+  """[(file, path relative to the output dir)] for one --input, or a reason it gives none."""
+  if os.path.isdir(inp):
+    files = _walk(inp, output)
+    return [(f, os.path.relpath(f, inp)) for f in files], None if files else "no image files"
+  if os.path.isfile(inp):
+    return [(inp, os.path.basename(inp))], None
+  if not _has_magic(inp):
+    return [], "no such file or directory"
+  base, found = _glob_base(inp), []
+  for match in sorted(glob.glob(inp, recursive=True)):
+    if os.path.isdir(match):
+      found += [(f, os.path.relpath(f, base)) for f in _walk(match, output)]
+    elif not (_inside(output, base) and _inside(match, output)):
+      found.append((match, os.path.relpath(match, base)))
+  return found, None if found else "pattern matches no files"
+
+
+def _output_path(output: str, rel: str, fmt: str | None) -> str:
+  stem, ext = os.path.splitext(rel)
+  if fmt:
+    ext = OUTPUT_FORMATS[fmt][1]
+  elif ext.lower() not in WRITABLE:
+    ext = ".png"
+  return os.path.join(output, stem + ext)
+
+
+def plan(inputs: Sequence[str], output: str, fmt: str | None = None) -> Plan:
+  """Expand files, folders (recursive) and glob patterns into (input, output) pairs.
+
+  The output tree mirrors each folder (or a pattern's fixed prefix); a file given directly
+  lands at the top. Never overwrites an input: such files, and output-name collisions, are
+  skipped with a reason. The same file reached twice is done once.
+  """
+  candidates, skipped = [], []
+  for inp in inputs:
+    found, reason = _expand(inp, output)
+    if reason:
+      skipped.append((inp, reason))
+    candidates += found
+  input_paths = {os.path.realpath(src): src for src, _ in candidates}
+  jobs, seen_src, seen_dst = [], set(), {}
+  for src, rel in candidates:
+    real = os.path.realpath(src)
+    if real in seen_src:
+      continue
+    seen_src.add(real)
+    dst = _output_path(output, rel, fmt)
+    real_dst = os.path.realpath(dst)
+    if real_dst in input_paths:
+      skipped.append((src, f"output {dst} would overwrite the input {input_paths[real_dst]}"))
+    elif real_dst in seen_dst:
+      skipped.append((src, f"output {dst} is already the output of {seen_dst[real_dst]}"))
+    else:
+      seen_dst[real_dst] = src
+      jobs.append((src, dst))
+  return Plan(jobs, skipped)
+
+
+def save_image(rgb: np.ndarray, path: str) -> None:
+  """Write uint8 RGB(A) in the format of `path`'s extension (JPEG drops alpha)."""
+  fmt = WRITABLE.get(os.path.splitext(path)[1].lower(), "PNG")
+  im = Image.fromarray(rgb)
+  if fmt == "JPEG" and im.mode == "RGBA":
+    im = im.convert("RGB")
+  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+  options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+  im.save(path, format=fmt, **options)
+
+
+def _skip_reason(error: Exception) -> str:
+  """The reason part of a BadImage ('<path>: <reason>') or another one-line error."""
+  text = str(error)
+  return text.split(": ", 1)[1] if isinstance(error, decode.BadImage) and ": " in text else text
+
+
+def colorize_cli(workdir: str, inputs: Sequence[str], output: str | None,
+                 saturation: float = 1.0, fmt: str | None = None, step: int | None = None) -> int:
+  """The `--mode=colorize` command. Returns 0 (all done), 1 (some skipped).
+
+  Images go through the model one at a time, so that the command's pixels are exactly those
+  of `Colorizer(image)` (XLA's CPU convolutions round differently for different batch
+  sizes); on CPU the full-resolution colour conversion costs more than the model, so
+  batching would gain little here.
+
+  Usage errors (no inputs, no --output, bad --saturation/--format, nothing to do) raise
+  config_lib.ConfigError; a missing or broken run raises checkpoints.CheckpointError; both
+  become one line and exit code 2 in colorjax.cli.
+  """
+  from tqdm import tqdm
+  if not inputs:
+    raise config_lib.ConfigError("--input: give at least one image file, folder or glob pattern")
+  if not output:
+    raise config_lib.ConfigError("--output: required (the folder to write colour images to)")
+  if os.path.exists(output) and not os.path.isdir(output):
+    raise config_lib.ConfigError(f"--output={output}: exists and is not a directory")
+  if fmt is not None and fmt not in OUTPUT_FORMATS:
+    raise config_lib.ConfigError(f"--format={fmt!r}: expected png or jpg")
+  try:
+    saturation = _check_saturation(saturation)
+  except ValueError as e:
+    raise config_lib.ConfigError(f"--{e}") from None
+  todo = plan(inputs, output, fmt)
+  if not todo.jobs:
+    for path, reason in todo.skipped:
+      print(f"skipped {path}: {reason}", file=sys.stderr)
+    raise config_lib.ConfigError(f"--input: nothing to colorize in {', '.join(inputs)}")
+  colorizer = load(workdir, step=step)
+  skipped, done = list(todo.skipped), 0
+  t0 = time.perf_counter()
+  with tqdm(total=len(todo.jobs), unit="img", desc="colorize", file=sys.stderr) as bar:
+    for src, dst in todo.jobs:
+      try:
+        rgb = colorizer(prepare(src), saturation=saturation)
+        save_image(rgb, dst)
+        done += 1
+      except (decode.BadImage, ValueError) as e:
+        skipped.append((src, _skip_reason(e)))
+      except OSError as e:
+        skipped.append((src, f"cannot write {dst} ({type(e).__name__}: {e})"))
+      bar.update(1)
+  seconds = time.perf_counter() - t0
+  print(f"colorized {done}, skipped {len(skipped)} -> {output} "
+        f"({done / max(seconds, 1e-9):.2f} images/s, checkpoint step {colorizer.step})")
+  for path, reason in skipped:
+    print(f"  skipped {path}: {reason}")
+  return 1 if skipped else 0
