@@ -36,7 +36,15 @@ def main(argv):
                      f"load ({type(e).__name__}: {' '.join(lines)[:400]})\n")
     sys.exit(2)
   from colorjax import cli
-  sys.exit(cli.run(FLAGS.mode, config, FLAGS))
+  code = cli.run(FLAGS.mode, config, FLAGS)
+  if code:
+    # After a failure, skip interpreter teardown: orbax's background I/O threads can print
+    # unrelated tracebacks ("Event loop is closed") over the one-line error. Every write the
+    # run made is already complete (checkpoints are saved synchronously).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+  sys.exit(0)
 
 
 def parse_flags(argv):

@@ -38,3 +38,10 @@ def run(mode: str, config, flags) -> int:
           decode.BadImage) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
+  except FloatingPointError as e:   # NonFiniteLossError, or jax_debug_nans (config.debug_nans)
+    print(f"error: {str(e).strip().splitlines()[0]}", file=sys.stderr)
+    return 1
+  except KeyboardInterrupt:         # a second SIGINT/SIGTERM while stopping
+    print("interrupted: stopped without writing a checkpoint; the previous one is kept",
+          file=sys.stderr)
+    return 130

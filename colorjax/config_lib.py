@@ -62,9 +62,38 @@ def validate(config) -> None:
                       "expected 'skip' or 'error'")
   if not config.data.domains:
     raise ConfigError("config.data.domains is empty: name at least one domain")
+  _check_domains(config)
+  for key in ("train_size", "test_size", "val_size"):
+    value = config.data[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+      raise ConfigError(f"config.data.{key}={value!r}: must be a count (>= 1), a fraction "
+                        "(< 1) or 0")
+  for key in ("max_steps_per_epoch", "seed"):
+    if isinstance(config[key], bool) or not isinstance(config[key], int) or config[key] < 0:
+      raise ConfigError(f"config.{key}={config[key]!r}: must be an integer >= 0")
+  if not config.loss.l1_weight >= 0:
+    raise ConfigError(f"config.loss.l1_weight={config.loss.l1_weight}: must be >= 0")
   if config.data.workers < 0:
     raise ConfigError(f"config.data.workers={config.data.workers}: must be >= 0")
   n = jax.device_count()
   if config.batch_size % n:
     raise ConfigError(f"config.batch_size={config.batch_size}: must be divisible by the "
                       f"{n} devices")
+
+
+def _check_domains(config) -> None:
+  """Known domain names, no repeats, and a folder for each folder domain."""
+  from colorjax.data import sources
+  domains = list(config.data.domains)
+  allowed = (f"{', '.join(sources.FOLDER_DOMAINS)}, {', '.join(sources.BUILTIN_DOMAINS)} "
+             "or tfds:NAME[/CONFIG][:SPLIT]")
+  for d in domains:
+    if not isinstance(d, str) or not (d in sources.FOLDER_DOMAINS or d in sources.BUILTIN_DOMAINS
+                                      or (d.startswith("tfds:") and len(d) > 5)):
+      raise ConfigError(f"config.data.domains: unknown domain {d!r}; expected {allowed}")
+    if d in sources.FOLDER_DOMAINS and not config.data.get(sources.FOLDER_DOMAINS[d]):
+      key = sources.FOLDER_DOMAINS[d]
+      raise ConfigError(f"config.data.domains includes {d!r} but config.data.{key} is empty: "
+                        f"set --config.data.{key}=/path/to/images")
+  if len(set(domains)) != len(domains):
+    raise ConfigError(f"config.data.domains={tuple(domains)}: a domain is listed twice")

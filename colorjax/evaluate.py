@@ -74,6 +74,18 @@ def test_sets(config, eval_dirs: Sequence[str] | None = None,
           for d in (domains or config.data.domains)}
 
 
+def evaluate_domains(predict_ab: Callable, domain_records: dict[str, Sequence], image_size: int,
+                     batch_size: int = 32, workers: int = 0) -> list[dict]:
+  """Per-image rows {"domain", "image", *METRIC_KEYS} of `predict_ab` on each domain's records."""
+  rows = []
+  for name, records in domain_records.items():
+    per_image = evaluate_records(records, predict_ab, image_size, batch_size, workers)
+    for i, idx in enumerate(per_image["index"]):
+      rows.append({"domain": name, "image": record_name(records[int(idx)]),
+                   **{k: float(per_image[k][i]) for k in METRIC_KEYS}})
+  return rows
+
+
 def summarize(per_image: dict[str, np.ndarray]) -> dict[str, float]:
   return {"n": int(len(per_image["delta_e"])),
           **{k: float(np.mean(per_image[k])) if len(per_image[k]) else float("nan")

@@ -7,6 +7,7 @@ split on the mesh's `data` axis, state replicated); BatchNorm statistics are the
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -24,8 +25,8 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from colorjax import checkpoints, config_lib, models
 from colorjax.state import GANState, NetState, abstract_state, init_state, optimizers
-from colorjax.data import pipeline, sources
-from colorjax.logs import MetricLogger
+from colorjax.data import decode, pipeline, sources
+from colorjax.logs import MetricLogger, read_metrics
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -112,21 +113,36 @@ class Trainer:
     self.warmup_step = jit(functools.partial(train_step, **kw, adversarial=False))
     self.eval_step = jax.jit(functools.partial(eval_step, g_model=self.g_model),
                              in_shardings=(self.replicated, self.replicated, self.batch_sharding),
-                             out_shardings=self.batch_sharding)
+                             # l1 replicated: readable on every process of a multi-host run
+                             out_shardings=(self.batch_sharding, self.replicated))
 
   def init(self, seed: int) -> GANState:
-    init = jax.jit(functools.partial(init_state, self.config), out_shardings=self.replicated)
+    """Fresh state from `seed`, replicated over the mesh.
+
+    Initial weights are drawn with the "rbg" PRNG: XLA compiles it ~3× faster than threefry
+    on CPU (the init program is otherwise the slowest compile of a run). Its values can
+    differ between backends; training itself uses no randomness beyond the data order.
+    """
+    key = jax.random.key(seed, impl="rbg")
     if self.config.model.get("encoder_weights"):   # file I/O: not traceable
-      return jax.device_put(init_state(self.config, jax.random.key(seed)), self.replicated)
-    return init(jax.random.key(seed))
+      return jax.device_put(init_state(self.config, key), self.replicated)
+    init = jax.jit(functools.partial(init_state, self.config), out_shardings=self.replicated)
+    return init(key)
 
   def abstract_state(self) -> GANState:
     return abstract_state(self.config, self.replicated)
 
-  def shard_batch(self, batch: dict) -> dict:
-    """Process-local numpy batch → global jax.Array sharded over the `data` axis."""
-    return {k: jax.make_array_from_process_local_data(self.batch_sharding, np.asarray(batch[k]))
-            for k in ("L", "ab")}
+  def shard_batch(self, batch: dict, whole: bool = False) -> dict:
+    """Process-local numpy batch → global jax.Array sharded over the `data` axis.
+
+    `whole=False`: each process holds its own part (training; the global batch is their
+    concatenation). `whole=True`: every process holds the same whole global batch (evaluation).
+    """
+    def put(x):
+      x = np.asarray(x)
+      return jax.make_array_from_process_local_data(self.batch_sharding, x,
+                                                    x.shape if whole else None)
+    return {k: put(batch[k]) for k in ("L", "ab")}
 
 
 def data_mesh() -> jax.sharding.Mesh:
@@ -138,16 +154,63 @@ def data_mesh() -> jax.sharding.Mesh:
 def domain_records(config, domains=None) -> dict[str, sources.Splits]:
   """The split records of each training domain; the mixed model takes an even share of each."""
   domains = list(domains or config.data.domains)
-  splits = {d: sources.domain_splits(config.data, d, config.seed) for d in domains}
-  if len(domains) > 1 and config.data.get("mixed_equal_size", True):
+  return _equal_shares(config, {d: sources.domain_splits(config.data, d, config.seed)
+                                for d in domains})
+
+
+def _equal_shares(config, splits: dict[str, sources.Splits]) -> dict[str, sources.Splits]:
+  if len(splits) > 1 and config.data.get("mixed_equal_size", True):
     # Same number of training images as a single-domain model: 1/k of each domain's train split.
-    splits = {d: s._replace(train=s.train[:max(1, len(s.train) // len(domains))])
+    splits = {d: s._replace(train=s.train[:max(1, len(s.train) // len(splits))])
               for d, s in splits.items()}
   return splits
 
 
+def screen_records(config, splits: dict[str, sources.Splits],
+                   cache_path: str | None = None) -> tuple[dict[str, sources.Splits], dict]:
+  """Drop unusable and greyscale image files from each domain's train and validation records.
+
+  Every file is decoded once up front in this process (cached in `cache_path` by path, mtime
+  and size, so a resume does not decode again). Each skipped file gets one log line naming it
+  and the reason. With `config.data.on_bad_image="error"` the first unusable file raises
+  BadImage instead; greyscale files (no colour to learn) are skipped in both modes. The test
+  split is left alone: evaluation masks unusable images itself, and the split must not
+  depend on this scan. Returns the screened splits and {domain: {"bad_images", "grey_images"}}.
+  """
+  out, counts = {}, {}
+  for domain, split in splits.items():
+    files = [r[1] for r in (*split.train, *split.val) if r[0] == "file"]
+    if not files:
+      out[domain] = split
+      continue
+    status = decode.scan_files(files, config.image_size, cache_path)
+    bad = [why for st, why in status.values() if st == "bad"]
+    grey = [why for st, why in status.values() if st == "grey"]
+    if bad and config.data.on_bad_image == "error":
+      raise decode.BadImage(f"{bad[0]} (config.data.on_bad_image='error'; 'skip' leaves such "
+                            "files out)")
+    for why in bad + grey:
+      logging.warning("skipping %s", why)
+    keep = lambda records: [r for r in records if r[0] != "file" or status[r[1]][0] == "ok"]
+    out[domain] = split._replace(train=keep(split.train), val=keep(split.val))
+    counts[domain] = {"bad_images": len(bad), "grey_images": len(grey)}
+    if not out[domain].train:
+      key = sources.FOLDER_DOMAINS.get(domain, "")
+      where = f"config.data.{key}={config.data.get(key)}" if key else f"domain {domain}"
+      raise sources.DataError(
+          f"{where}: no usable training image ({len(files)} checked: {len(bad)} unusable, "
+          f"{len(grey)} greyscale; see the log lines above)")
+    if bad or grey:
+      logging.warning("%s: skipped %d unusable and %d greyscale of %d images", domain, len(bad),
+                      len(grey), len(files))
+  return out, counts
+
+
 class _Preemption:
-  """Turns SIGTERM/SIGINT into a flag checked between steps (finish the step, save, exit)."""
+  """Turns SIGTERM/SIGINT into a flag checked between steps (finish the step, save, exit).
+
+  A second signal raises KeyboardInterrupt at once (no checkpoint; the previous one is kept).
+  """
 
   def __init__(self):
     self.requested = None
@@ -167,12 +230,18 @@ class _Preemption:
       signal.signal(s, h)
 
 
+@jax.jit
+def _all_finite(tree) -> jax.Array:
+  return jnp.all(jnp.stack([jnp.isfinite(x).all() for x in jax.tree.leaves(tree)]))
+
+
 def validation_loss(trainer: Trainer, state: GANState, records, config) -> float:
   """Mean L1 between predicted and true normalised ab over the validation records."""
   total, count = 0.0, 0.0
   bs = _eval_batch_size(config)
   for batch in pipeline.eval_batches(records, config.image_size, bs):
-    _, l1 = trainer.eval_step(state.g.params, state.g.batch_stats, trainer.shard_batch(batch))
+    _, l1 = trainer.eval_step(state.g.params, state.g.batch_stats,
+                              trainer.shard_batch(batch, whole=True))
     mask = batch["mask"]
     total += float(np.sum(np.asarray(l1) * mask))
     count += float(mask.sum())
@@ -186,7 +255,14 @@ def _eval_batch_size(config) -> int:
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
-  """Train (or resume) the run in `workdir`; returns the final epoch's summary."""
+  """Train (or resume) the run in `workdir`; returns the final epoch's summary.
+
+  Killed at any moment (even SIGKILL during a checkpoint write), the same call continues from
+  the newest readable checkpoint with the data iterator where it was, and ends with the
+  parameters an uninterrupted run would have (bit for bit on CPU). SIGTERM/SIGINT finish the
+  step, write a checkpoint and return {"preempted": True, "step": ...}. A non-finite loss or
+  parameter raises NonFiniteLossError before anything non-finite is saved.
+  """
   config = config_lib.finalize(config)
   config_lib.validate(config)
   if config.debug_nans:
@@ -194,44 +270,62 @@ def train_and_evaluate(config, workdir: str) -> dict:
   os.makedirs(workdir, exist_ok=True)
   config_json = config.to_json_best_effort(sort_keys=True, indent=2)
 
-  splits = domain_records(config)
-  train_records = [s.train for s in splits.values()]
-  val_records = [r for s in splits.values() for r in s.val]
-  n_train = sum(len(r) for r in train_records)
-  steps_per_epoch = n_train // config.batch_size
-  if config.max_steps_per_epoch:
-    steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)
-  if steps_per_epoch < 1:
-    raise config_lib.ConfigError(
-        f"config.batch_size={config.batch_size} is larger than the {n_train} training images")
-  total_steps = steps_per_epoch * config.num_epochs
-  warmup_steps = steps_per_epoch * config.pretrain_epochs
+  with _Preemption() as preempt, contextlib.ExitStack() as cleanup:
+    # Data first: a missing folder or a folder of broken files fails before any compilation.
+    raw = {d: sources.domain_splits(config.data, d, config.seed) for d in config.data.domains}
+    screened, data_counts = screen_records(config, raw, os.path.join(workdir, "data_scan.json"))
+    splits = _equal_shares(config, screened)
+    train_records = [s.train for s in splits.values()]
+    val_records = [r for s in splits.values() for r in s.val]
+    n_train = sum(len(r) for r in train_records)
+    steps_per_epoch = n_train // config.batch_size
+    if config.max_steps_per_epoch:
+      steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)
+    if steps_per_epoch < 1:
+      raise config_lib.ConfigError(
+          f"config.batch_size={config.batch_size} is larger than the {n_train} training images")
+    total_steps = steps_per_epoch * config.num_epochs
+    warmup_steps = steps_per_epoch * config.pretrain_epochs
 
-  trainer = Trainer(config)
-  mngr = checkpoints.manager(workdir)
-  local_batch = config.batch_size // jax.process_count()
-  dataset = pipeline.train_dataset(train_records, config.image_size, local_batch, config.seed,
-                                   config.data.workers, config.data.on_bad_image)
-  data_iter = iter(dataset)
+    trainer = Trainer(config)
+    mngr = checkpoints.manager(workdir)
+    local_batch = config.batch_size // jax.process_count()
+    dataset = pipeline.train_dataset(train_records, config.image_size, local_batch, config.seed,
+                                     config.data.workers, config.data.on_bad_image,
+                                     shard_index=jax.process_index(),
+                                     shard_count=jax.process_count())
+    # Closed on every exit: grain's worker processes and shared memory are released.
+    data_iter = cleanup.enter_context(contextlib.closing(iter(dataset)))
 
-  state, start = None, 0
-  if mngr.latest_step() is not None:
-    start = mngr.latest_step()
-    state, data_state, _ = checkpoints.restore(mngr, start, trainer.abstract_state())
-    data_iter.set_state(data_state)
-    logging.info("resumed %s from step %d", workdir, start)
-  else:
-    state = trainer.init(config.seed)
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      f.write(config_json)
+    restored = checkpoints.restore_latest(mngr, trainer.abstract_state())
+    if restored is not None:
+      state, data_state, start = restored
+      data_iter.set_state(data_state)
+      _warn_config_changes(mngr, start, config)
+      _drop_metrics_after(workdir, start)   # steps logged after that checkpoint are redone
+      logging.warning("resuming %s from step %d", workdir, start)
+    else:
+      state, start = trainer.init(config.seed), 0
+      with open(os.path.join(workdir, "config.json"), "w") as f:
+        f.write(config_json)
 
-  logger = MetricLogger(workdir, config.batch_size)
-  summary = {}
-  with _Preemption() as preempt:
+    if start >= total_steps:      # finished already: nothing to train, nothing to log
+      epochs = [r for r in read_metrics(workdir) if r.get("type") == "epoch"]
+      return epochs[-1] if epochs else {"type": "epoch", "step": start}
+
+    logger = MetricLogger(workdir, config.batch_size)
+    cleanup.callback(logger.close)
+    n_bad = sum(c["bad_images"] for c in data_counts.values())
+    n_grey = sum(c["grey_images"] for c in data_counts.values())
+    logger.write({"type": "data", "step": start, "train_images": n_train,
+                  "val_images": len(val_records), "bad_images": n_bad, "grey_images": n_grey,
+                  "domains": data_counts})
+    summary = {}
     step = start
     epoch_l1, epoch_n, t_epoch = 0.0, 0, time.time()
     pending = None          # (step, metrics) of the previous step, read one step late
     progress = logger.progress(total_steps, start, steps_per_epoch)
+    cleanup.callback(progress.close)    # on an error too: its message starts on a fresh line
     while step < total_steps:
       batch = trainer.shard_batch(next(data_iter))
       fn = trainer.warmup_step if step < warmup_steps else trainer.gan_step
@@ -246,27 +340,76 @@ def train_and_evaluate(config, workdir: str) -> dict:
       if end_of_epoch or mid_epoch_save or preempt.requested or step == total_steps:
         epoch_l1, epoch_n = _check_and_log(pending, logger, config, epoch_l1, epoch_n, progress)
         pending = None
+        if not bool(_all_finite((state.g.params, state.g.batch_stats, state.d.params,
+                                 state.d.batch_stats))):
+          raise NonFiniteLossError(
+              f"non-finite parameters after step {step}; stopping without saving them. The "
+              "last good checkpoint is kept; try a lower learning rate or "
+              "config.debug_nans=True to locate it")
         metrics_for_best = None
         if end_of_epoch:
           epoch = step // steps_per_epoch
           val = validation_loss(trainer, state, val_records, config) if val_records else float("nan")
           summary = {"type": "epoch", "epoch": epoch, "step": step,
                      "train_l1": epoch_l1 / max(epoch_n, 1), "val_loss": val,
-                     "epoch_time_s": time.time() - t_epoch, "warmup": step <= warmup_steps}
+                     "epoch_time_s": time.time() - t_epoch, "warmup": step <= warmup_steps,
+                     "bad_images": n_bad, "grey_images": n_grey}
           logger.write(summary)
           metrics_for_best = {checkpoints.VAL_METRIC: val} if math.isfinite(val) else None
           epoch_l1, epoch_n, t_epoch = 0.0, 0, time.time()
         checkpoints.save(mngr, step, state, data_iter.get_state(), config_json, metrics_for_best)
         if preempt.requested:
           progress.close()
-          path = os.path.join(mngr.directory, str(step))
+          path = os.path.join(os.fspath(mngr.directory), str(step))
           print(f"{preempt.requested}: checkpoint written at step {step} to {path}; "
                 "run the same command again to resume", flush=True)
-          logger.close()
           return {"preempted": True, "step": step}
     progress.close()
-  logger.close()
   return summary
+
+
+def _warn_config_changes(mngr, step: int, config) -> None:
+  """Log the options that differ from the checkpoint's config (a resume keeps going anyway)."""
+  try:
+    old = _flatten(checkpoints.restore_config(mngr, step))
+  except Exception:         # an old or damaged config item: nothing to compare
+    return
+  new = _flatten(json.loads(config.to_json_best_effort()))
+  changed = [f"{k} ({old.get(k)!r} -> {new.get(k)!r})" for k in sorted(set(old) | set(new))
+             if old.get(k) != new.get(k) and k != "num_epochs"]
+  if changed:
+    logging.warning("resuming with a config that differs from the checkpoint's: %s",
+                    "; ".join(changed))
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, dict):
+      out.update(_flatten(v, f"{prefix}{k}."))
+    else:
+      out[f"{prefix}{k}"] = v
+  return out
+
+
+def _drop_metrics_after(workdir: str, step: int) -> None:
+  """Remove metrics.jsonl records past `step` (and a line cut by a kill) before a resume."""
+  path = os.path.join(workdir, "metrics.jsonl")
+  if jax.process_index() != 0 or not os.path.exists(path):
+    return
+  kept = []
+  with open(path) as f:
+    for line in f:
+      try:
+        record = json.loads(line)
+      except json.JSONDecodeError:
+        continue
+      if record.get("step", 0) <= step:
+        kept.append(line if line.endswith("\n") else line + "\n")
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    f.writelines(kept)
+  os.replace(tmp, path)
 
 
 def _check_and_log(pending, logger, config, epoch_l1, epoch_n, progress):

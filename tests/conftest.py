@@ -1,8 +1,14 @@
 """Shared fixtures: a tiny model/data config so behaviour tests run in seconds on 2 CPU cores."""
 import os
 import sys
+import tempfile
 
 import pytest
+
+# One persistent XLA compilation cache per test session, inherited by the launch.py
+# subprocesses: the tiny config's programs are compiled once, not once per process.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="colorjax-xla-"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:      # `from configs import default` inside config files

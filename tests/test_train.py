@@ -7,6 +7,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from colorjax import checkpoints, config_lib, train
 from colorjax.data import pipeline
@@ -20,11 +21,15 @@ def fixed_batch(config, n=4):
   return next(it)
 
 
-def test_tiny_gan_overfits_a_fixed_batch():
-  config = config_lib.finalize(make_tiny_config(**{"optim.lr_g": 2e-3, "optim.lr_d": 2e-4}))
-  trainer = train.Trainer(config)
+@pytest.fixture(scope="module")
+def trainer():
+  """One compiled tiny Trainer shared by the step tests (compilation dominates their time)."""
+  return train.Trainer(config_lib.finalize(make_tiny_config(**{"optim.lr_g": 2e-3})))
+
+
+def test_tiny_gan_overfits_a_fixed_batch(trainer):
   state = trainer.init(0)
-  batch = trainer.shard_batch(fixed_batch(config))
+  batch = trainer.shard_batch(fixed_batch(trainer.config))
   l1 = []
   for _ in range(60):
     state, metrics = trainer.gan_step(state, batch)
@@ -34,13 +39,11 @@ def test_tiny_gan_overfits_a_fixed_batch():
   assert np.mean(l1[-5:]) < 0.5 * np.mean(l1[:5]), l1
 
 
-def test_warmup_step_trains_only_the_generator():
-  config = config_lib.finalize(make_tiny_config())
-  trainer = train.Trainer(config)
+def test_warmup_step_trains_only_the_generator(trainer):
   state = trainer.init(0)
   d_before = jax.tree.map(np.asarray, state.d)
   g_before = jax.tree.map(np.asarray, state.g.params)
-  state, metrics = trainer.warmup_step(state, trainer.shard_batch(fixed_batch(config)))
+  state, metrics = trainer.warmup_step(state, trainer.shard_batch(fixed_batch(trainer.config)))
   assert "d_loss" not in metrics and float(metrics["g_adv"]) == 0.0
   jax.tree.map(np.testing.assert_array_equal, jax.tree.map(np.asarray, state.d), d_before)
   changed = jax.tree.map(lambda a, b: not np.array_equal(np.asarray(a), b), state.g.params, g_before)

@@ -5,7 +5,13 @@ skip it (or stop, with `on_bad_image="error"`) instead of crashing inside PIL.
 """
 from __future__ import annotations
 
+import concurrent.futures
+import functools
+import json
+import os
+import struct
 import warnings
+from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -28,26 +34,42 @@ def open_rgb(path: str, min_size: int | None = None) -> Image.Image:
 
   With `min_size`, JPEGs are decoded at the smallest DCT scale that keeps both sides at
   least `min_size` px (several times faster for large stills; the crop is resized anyway).
+  Images smaller than the crop are accepted (upscaled later); 1-px-wide ones are not.
   """
   try:
     with warnings.catch_warnings():
+      # Over PIL's MAX_IMAGE_PIXELS PIL only warns; treat that as an error too (a bomb).
       warnings.simplefilter("error", Image.DecompressionBombWarning)
       with Image.open(path) as im:
         if min_size and im.format == "JPEG":
-          im.draft(None, (min_size, min_size))
+          im.draft("RGB" if im.mode in ("RGB", "YCbCr") else None, (min_size, min_size))
         im = ImageOps.exif_transpose(im)
         im.load()
-  except Image.DecompressionBombError as e:
-    raise BadImage(f"{path}: too many pixels (decompression bomb guard): {e}") from None
-  except Image.DecompressionBombWarning as e:
-    raise BadImage(f"{path}: too many pixels (decompression bomb guard): {e}") from None
+  except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+    raise BadImage(f"{path}: too many pixels (over PIL's decompression-bomb limit of "
+                   f"{Image.MAX_IMAGE_PIXELS} px)") from None
+  except FileNotFoundError:
+    what = "broken symbolic link" if os.path.islink(path) else "file disappeared"
+    raise BadImage(f"{path}: cannot read ({what})") from None
+  except PermissionError:
+    raise BadImage(f"{path}: cannot read (permission denied)") from None
+  except IsADirectoryError:
+    raise BadImage(f"{path}: is a directory, not an image") from None
   except Image.UnidentifiedImageError:
-    raise BadImage(f"{path}: not an image file PIL can read") from None
-  except (OSError, SyntaxError, ValueError) as e:
-    raise BadImage(f"{path}: cannot decode ({type(e).__name__}: {e})") from None
+    empty = os.path.exists(path) and os.path.getsize(path) == 0
+    raise BadImage(f"{path}: " + ("empty file (0 bytes)" if empty else
+                                  "not an image file PIL can read")) from None
+  except (OSError, SyntaxError, ValueError, EOFError, struct.error, MemoryError) as e:
+    reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if "truncated" in reason or isinstance(e, EOFError):
+      reason = f"truncated or corrupt file ({reason})"
+    raise BadImage(f"{path}: cannot decode ({reason})") from None
   if min(im.size) < 2:
-    raise BadImage(f"{path}: too small ({im.size[0]}×{im.size[1]} px)")
-  return to_rgb(im)
+    raise BadImage(f"{path}: too small ({im.size[0]}×{im.size[1]} px; need at least 2×2)")
+  try:
+    return to_rgb(im)
+  except (OSError, ValueError) as e:
+    raise BadImage(f"{path}: cannot convert mode {im.mode} to RGB ({e})") from None
 
 
 def to_rgb(im: Image.Image) -> Image.Image:
@@ -113,3 +135,61 @@ def load_example(record, size: int, rng: np.random.Generator | None = None,
   if skip_grey and is_grey(rgb):
     return {"bad": f"{record[1]}: greyscale image (no colour to learn)", "grey": True}
   return rgb_to_example(rgb)
+
+
+def check_file(path: str, min_size: int) -> tuple[str, str]:
+  """("ok" | "bad" | "grey", reason) for one image file; reason is '<file>: <why>' or ''."""
+  try:
+    im = open_rgb(path, min_size)
+  except BadImage as e:
+    return "bad", str(e)
+  if is_grey(np.asarray(im)):
+    return "grey", f"{path}: greyscale image (no colour to learn)"
+  return "ok", ""
+
+
+def _stat_key(path: str) -> list | None:
+  try:
+    st = os.stat(path)
+  except OSError:               # broken link, no permission on the directory: never cached
+    return None
+  return [st.st_mtime_ns, st.st_size]
+
+
+def scan_files(paths: Sequence[str], min_size: int, cache_path: str | None = None,
+               threads: int | None = None) -> dict[str, tuple[str, str]]:
+  """Decode every file once: {path: (status, reason)} as `check_file`, in `paths` order.
+
+  Results are cached in the JSON file `cache_path` keyed by path, mtime and size, so a
+  resumed run does not decode its data set again; a changed file is checked afresh.
+  PIL decodes outside the GIL, so a thread pool scales over the cores.
+  """
+  cache = {}
+  if cache_path and os.path.exists(cache_path):
+    try:
+      with open(cache_path) as f:
+        stored = json.load(f)
+      if stored.get("version") == _SCAN_VERSION and stored.get("min_size") == min_size:
+        cache = stored["files"]
+    except (OSError, ValueError, KeyError, AttributeError):
+      cache = {}                # unreadable cache: rescan
+  keys = {p: _stat_key(p) for p in paths}
+  todo = [p for p in paths if keys[p] is None or cache.get(p, [None])[0] != keys[p]]
+  fresh = {}
+  if todo:
+    threads = threads or min(8, os.cpu_count() or 1)
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+      fresh = dict(zip(todo, pool.map(functools.partial(check_file, min_size=min_size), todo)))
+  out = {}
+  for p in paths:
+    out[p] = tuple(fresh[p]) if p in fresh else tuple(cache[p][1])
+  if cache_path and fresh:
+    files = {**cache, **{p: [keys[p], list(fresh[p])] for p in fresh if keys[p] is not None}}
+    tmp = f"{cache_path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+      json.dump({"version": _SCAN_VERSION, "min_size": min_size, "files": files}, f)
+    os.replace(tmp, cache_path)   # atomic: a kill never leaves a half-written cache
+  return out
+
+
+_SCAN_VERSION = 1

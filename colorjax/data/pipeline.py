@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import signal
 from typing import Iterator, Sequence
 
 import grain
@@ -36,22 +37,44 @@ def _strict(example):
 
 
 def train_dataset(domains: Sequence[Sequence], image_size: int, batch_size: int, seed: int,
-                  workers: int = 0, on_bad_image: str = "skip") -> grain.IterDataset:
+                  workers: int = 0, on_bad_image: str = "skip", shard_index: int = 0,
+                  shard_count: int = 1) -> grain.IterDataset:
   """Infinite dataset of batches {"L": [B,S,S,1], "ab": [B,S,S,2]} float32 in [-1, 1].
 
   `domains` holds one record list per domain; with several they are drawn evenly.
-  `batch_size` is the per-process batch.
+  `batch_size` is the per-process batch. Multi-host: process `shard_index` of `shard_count`
+  reads every `shard_count`-th example of the one shuffled stream, so the processes' batches
+  together are exactly the examples a single process would have put in its global batch.
   """
   per_domain = [grain.MapDataset.source(list(r)).seed(seed + i).shuffle().repeat()
                 for i, r in enumerate(domains)]
   ds = per_domain[0] if len(per_domain) == 1 else grain.MapDataset.mix(per_domain)
   ds = ds.random_map(functools.partial(_train_map, size=image_size), seed=seed)
+  if shard_count > 1:   # after random_map: an example's augmentation is its global position's
+    ds = ds[shard_index::shard_count]
   it = ds.to_iter_dataset(grain.ReadOptions(num_threads=0 if workers else 2, prefetch_buffer_size=0 if workers else 8))
   it = it.map(_strict) if on_bad_image == "error" else it.filter(_is_good)
   it = it.batch(batch_size, drop_remainder=True)
   if workers > 0:
-    it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers, per_worker_buffer_size=2))
+    _ensure_flags_parsed()
+    it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers, per_worker_buffer_size=2),
+                        worker_init_fn=_worker_init)
   return it
+
+
+def _ensure_flags_parsed() -> None:
+  """grain's workers read absl flags; used as a library (not via launch.py) none are parsed."""
+  from absl import flags
+  if not flags.FLAGS.is_parsed():
+    flags.FLAGS.mark_as_parsed()
+
+
+def _worker_init(worker_index: int, worker_count: int) -> None:
+  """Data workers ignore SIGINT/SIGTERM: Ctrl-C reaches the whole process group, and the main
+  process must finish its step and checkpoint (reading batches) before it shuts them down."""
+  del worker_index, worker_count
+  signal.signal(signal.SIGINT, signal.SIG_IGN)
+  signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _eval_map(record, size: int):
@@ -78,5 +101,6 @@ def eval_batches(records: Sequence, image_size: int, batch_size: int,
                      "mask": np.float32(0)}), "index": np.int64(i if i < n else -1)})
   it = ds.to_iter_dataset(grain.ReadOptions(num_threads=max(1, workers) * 2)).batch(batch_size)
   if workers > 0:
+    _ensure_flags_parsed()
     it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers))
   return iter(it)

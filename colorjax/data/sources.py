@@ -34,8 +34,14 @@ def list_images(folder: str) -> list[str]:
     raise DataError("no folder given: set config.data.cartoon_dir / movie_dir")
   if not os.path.isdir(folder):
     raise DataError(f"{folder}: no such directory")
-  paths = []
+  paths, seen = [], set()
   for root, dirs, files in os.walk(folder, followlinks=True):
+    # Following links, a link to an ancestor would loop forever: visit each real dir once.
+    real = os.path.realpath(root)
+    if real in seen:
+      dirs[:] = []
+      continue
+    seen.add(real)
     dirs.sort()
     paths.extend(os.path.join(root, f) for f in sorted(files)
                  if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith("."))

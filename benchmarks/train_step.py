@@ -1,0 +1,224 @@
+"""Throughput of colorjax's full D+G training step (`Trainer.gan_step`), optionally beside PyTorch.
+
+Prints the device, images/s (median over the timed steps, after warm-up) and the achieved
+TFLOP/s from XLA's cost analysis of the compiled step; with --peak also a measured matmul peak
+in the same dtype and the model FLOP utilisation against it. When torch is importable in this
+environment (a benchmark-only extra; see benchmarks/peer_torch.py) the same step in PyTorch runs
+in a worker subprocess, its steps interleaved one for one with JAX's so that both see the same
+machine load, and the ratio is printed.
+
+  python benchmarks/train_step.py --batch 16 --size 256 --dtype float32 --steps 5
+  python benchmarks/train_step.py --batch 64 --size 256 --peak          # GPU: bfloat16 default
+
+XLA CPU flags are passed with --xla_flags (appended to $XLA_FLAGS before jax is imported);
+CPU_FLAGS, the set this benchmark found fastest on CPU, is added unless --no_cpu_preset.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+# What measured fastest for this model on CPU (issue 7's table: 1.90 → 1.26 s/step at batch 4,
+# 128 px on 2 cores): XNNPACK for convolutions and dots instead of XLA's Eigen/own emitters.
+# Same float32 math, other summation order. Ignored by the GPU backend.
+CPU_FLAGS = "--xla_cpu_use_xnnpack=true"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  p.add_argument("--batch", type=int, default=16, help="global batch (images per step)")
+  p.add_argument("--size", type=int, default=256, help="image side in px, multiple of 32")
+  p.add_argument("--dtype", default="", choices=("", "float32", "bfloat16"),
+                 help="compute dtype; default bfloat16 on GPU/TPU, float32 on CPU")
+  p.add_argument("--steps", type=int, default=5, help="timed steps (median reported)")
+  p.add_argument("--warmup", type=int, default=2, help="untimed steps after compilation")
+  p.add_argument("--encoder", default="resnet34", choices=("resnet34", "resnet18", "resnet10"))
+  p.add_argument("--width", type=int, default=64, help="encoder width (64 = full size)")
+  p.add_argument("--disc_width", type=int, default=64)
+  p.add_argument("--peer", default="auto", choices=("auto", "on", "off"),
+                 help="PyTorch peer: auto = when torch is importable")
+  p.add_argument("--peak", action="store_true", help="also measure a dense matmul peak")
+  p.add_argument("--xla_flags", default="", help="extra XLA_FLAGS for this run")
+  p.add_argument("--no_cpu_preset", dest="cpu_preset", action="store_false",
+                 help=f"do not add CPU_FLAGS ({CPU_FLAGS}) to XLA_FLAGS")
+  return p.parse_args(argv)
+
+
+class TorchPeer:
+  """benchmarks/peer_torch.py in a subprocess; `step()` runs one timed step there."""
+
+  def __init__(self, batch: int, size: int):
+    here = os.path.dirname(os.path.abspath(__file__))
+    self.proc = subprocess.Popen(
+        [sys.executable, "-u", "-c", _PEER_SERVER, here, str(batch), str(size)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    self.source = self._read()
+
+  def _read(self) -> str:
+    line = self.proc.stdout.readline()
+    if not line:
+      raise RuntimeError("the PyTorch peer exited (see its error above)")
+    return line.strip()
+
+  def step(self) -> float:
+    self.proc.stdin.write("step\n")
+    self.proc.stdin.flush()
+    return float(self._read().split()[0])
+
+  def close(self) -> None:
+    self.proc.stdin.close()
+    self.proc.wait(timeout=60)
+
+
+_PEER_SERVER = r"""
+import sys, time, warnings
+sys.path.insert(0, sys.argv[1])
+warnings.filterwarnings("ignore")
+import torch, peer_torch
+step = peer_torch.Pix2PixStep()
+L, ab = peer_torch.make_batch(int(sys.argv[2]), int(sys.argv[3]))
+print(f"{step.g.source}; torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
+for line in sys.stdin:
+  t = time.perf_counter()
+  step(L, ab)
+  print(time.perf_counter() - t, flush=True)
+"""
+
+
+def torch_available() -> bool:
+  import importlib.util
+  return importlib.util.find_spec("torch") is not None
+
+
+def main(argv=None) -> dict:
+  args = parse_args(argv)
+  extra = " ".join(f for f in (args.xla_flags, CPU_FLAGS if args.cpu_preset else "") if f)
+  if extra:
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + extra).strip()
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+  from colorjax import config_lib
+  from colorjax.train import Trainer
+  from configs import default
+
+  config = default.get_config()
+  config.image_size, config.batch_size, config.dtype = args.size, args.batch, args.dtype
+  config.model.encoder, config.model.encoder_width = args.encoder, args.width
+  config.disc.width = args.disc_width
+  config.data.domains = ("toon",)          # the step reads no data; a domain needing no folder
+  config = config_lib.finalize(config)
+  config_lib.validate(config)
+
+  dev = jax.devices()[0]
+  print(f"device: {jax.device_count()} × {dev.platform} {dev.device_kind}; jax {jax.__version__}; "
+        f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}", flush=True)
+  print(f"step: D+G (Trainer.gan_step), batch {args.batch}, {args.size} px, {config.dtype}, "
+        f"G {args.encoder}-UNet width {args.width}, D width {args.disc_width}", flush=True)
+
+  trainer = Trainer(config)
+  state = trainer.init(0)
+  rng = np.random.default_rng(0)
+  s = args.size
+  batch = trainer.shard_batch({
+      "L": rng.uniform(-1, 1, (args.batch, s, s, 1)).astype(np.float32),
+      "ab": rng.uniform(-1, 1, (args.batch, s, s, 2)).astype(np.float32)})
+
+  t = time.perf_counter()
+  compiled = trainer.gan_step.lower(state, batch).compile()
+  compile_s = time.perf_counter() - t
+  flops = _flops(compiled)
+
+  def jax_step(state):
+    t = time.perf_counter()
+    state, metrics = compiled(state, batch)
+    jax.block_until_ready((state, metrics))
+    return state, time.perf_counter() - t, metrics
+
+  peer = None
+  if args.peer == "on" or (args.peer == "auto" and torch_available()):
+    peer = TorchPeer(args.batch, args.size)
+    print(f"peer: {peer.source}", flush=True)
+  for _ in range(args.warmup):
+    state, _, metrics = jax_step(state)
+    if peer:
+      peer.step()
+  jax_times, peer_times = [], []
+  for _ in range(args.steps):             # interleaved: both see the same machine load
+    state, dt, metrics = jax_step(state)
+    jax_times.append(dt)
+    if peer:
+      peer_times.append(peer.step())
+  if peer:
+    peer.close()
+  losses = {k: float(v) for k, v in jax.device_get(metrics).items()}
+  assert all(np.isfinite(v) for v in losses.values()), losses
+
+  med = statistics.median(jax_times)
+  result = {"device": f"{dev.platform} {dev.device_kind}", "batch": args.batch, "size": s,
+            "dtype": config.dtype, "compile_s": compile_s, "step_s": med,
+            "img_per_s": args.batch / med, "gflop_per_step": flops / 1e9,
+            "tflop_per_s": flops / med / 1e12}
+  rows = [("colorjax (JAX)", jax_times, args.batch / med, flops / med / 1e12)]
+  if peer:
+    pmed = statistics.median(peer_times)
+    result.update(peer_step_s=pmed, peer_img_per_s=args.batch / pmed, ratio=pmed / med)
+    rows.append(("PyTorch peer", peer_times, args.batch / pmed, flops / pmed / 1e12))
+  if args.peak:
+    peak = _matmul_peak(jnp.dtype(config.dtype))
+    result.update(peak_tflop_per_s=peak, mfu=result["tflop_per_s"] / peak)
+
+  print(f"compile {compile_s:.1f} s; XLA cost analysis: {flops / 1e9:.1f} GFLOP per step "
+        f"({flops / 1e9 / args.batch:.2f} per image)")
+  print(f"{'':16} {'median s/step':>13} {'img/s':>8} {'TFLOP/s':>8}  steps (s)")
+  for name, times, ips, tf in rows:
+    print(f"{name:16} {statistics.median(times):13.3f} {ips:8.2f} {tf:8.3f}  "
+          + " ".join(f"{t:.2f}" for t in times))
+  if peer:
+    print(f"ratio JAX/PyTorch images/s: {result['ratio']:.2f}×")
+  if args.peak:
+    print(f"matmul peak ({config.dtype}): {result['peak_tflop_per_s']:.2f} TFLOP/s; "
+          f"model FLOP utilisation {100 * result['mfu']:.1f}%")
+  print(f"losses after the last step: {losses}")
+  return result
+
+
+def _flops(compiled) -> float:
+  """Total FLOPs of a compiled executable from XLA's cost analysis (0 when unavailable)."""
+  cost = compiled.cost_analysis()
+  if isinstance(cost, (list, tuple)):       # older jax: one dict per program
+    cost = cost[0] if cost else {}
+  return float((cost or {}).get("flops", 0.0))
+
+
+def _matmul_peak(dtype, n: int | None = None, reps: int = 5) -> float:
+  """Best TFLOP/s of an n×n @ n×n matmul chain in `dtype` (float32 accumulation)."""
+  import jax
+  import jax.numpy as jnp
+  n = n or (8192 if jax.default_backend() != "cpu" else 2048)
+  k = 10
+
+  @jax.jit
+  def chain(a, b):
+    for _ in range(k):                      # k matmuls per call amortise the dispatch
+      a = jnp.dot(a, b, preferred_element_type=jnp.float32).astype(dtype)
+    return a
+
+  a = jax.random.normal(jax.random.key(0), (n, n), dtype) / n**0.5
+  b = jax.random.normal(jax.random.key(1), (n, n), dtype) / n**0.5
+  chain(a, b).block_until_ready()
+  best = float("inf")
+  for _ in range(reps):
+    t = time.perf_counter()
+    chain(a, b).block_until_ready()
+    best = min(best, time.perf_counter() - t)
+  return 2 * n**3 * k / best / 1e12
+
+
+if __name__ == "__main__":
+  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  main()
