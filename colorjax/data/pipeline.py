@@ -52,7 +52,9 @@ def train_dataset(domains: Sequence[Sequence], image_size: int, batch_size: int,
   ds = ds.random_map(functools.partial(_train_map, size=image_size), seed=seed)
   if shard_count > 1:   # after random_map: an example's augmentation is its global position's
     ds = ds[shard_index::shard_count]
-  it = ds.to_iter_dataset(grain.ReadOptions(num_threads=0 if workers else 2, prefetch_buffer_size=0 if workers else 8))
+  # Without worker processes, read with 2 threads so decoding overlaps the train step.
+  read = grain.ReadOptions(num_threads=0 if workers else 2, prefetch_buffer_size=0 if workers else 8)
+  it = ds.to_iter_dataset(read)
   it = it.map(_strict) if on_bad_image == "error" else it.filter(_is_good)
   it = it.batch(batch_size, drop_remainder=True)
   if workers > 0:
