@@ -45,21 +45,9 @@ def synthetic_frames(folder: str, n: int, width: int = 1024, height: int = 768) 
 
 def random_checkpoint(config, workdir: str) -> None:
   """A checkpoint of `config` with He-normal kernels (no training, no op-by-op init)."""
-  import jax
   from colorjax import checkpoints, config_lib, state
   config = config_lib.finalize(config)
-  rng = np.random.default_rng(0)
-
-  def leaf(path, spec):
-    names = [getattr(k, "key", getattr(k, "name", "")) for k in path]
-    if "params" in names and names[-1] == "kernel":
-      fan_in = int(np.prod(spec.shape[:-1]))
-      return (rng.standard_normal(spec.shape) * np.sqrt(2.0 / fan_in)).astype(spec.dtype)
-    if names[-1] in ("scale", "var"):
-      return np.ones(spec.shape, spec.dtype)
-    return np.zeros(spec.shape, spec.dtype)
-
-  st = jax.tree_util.tree_map_with_path(leaf, state.abstract_state(config))
+  st = state.random_state(config)
   mngr = checkpoints.manager(workdir)
   checkpoints.save(mngr, 0, st, {}, config.to_json_best_effort(), {checkpoints.VAL_METRIC: 0.0})
   mngr.close()

@@ -18,7 +18,7 @@ def run(mode: str, config, flags) -> int:
   try:
     if mode == "train":
       from colorjax import train
-      result = train.train_and_evaluate(config, workdir)
+      train.train_and_evaluate(config, workdir)
       return 0
     if mode == "eval":
       from colorjax import evaluate

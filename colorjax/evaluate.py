@@ -86,10 +86,10 @@ def evaluate_domains(predict_ab: Callable, domain_records: dict[str, Sequence], 
   return rows
 
 
-def summarize(per_image: dict[str, np.ndarray]) -> dict[str, float]:
-  return {"n": int(len(per_image["delta_e"])),
-          **{k: float(np.mean(per_image[k])) if len(per_image[k]) else float("nan")
-             for k in METRIC_KEYS}}
+def summarize(rows: Sequence[dict]) -> dict[str, float]:
+  """Image count and mean of each metric over per-image rows."""
+  return {"n": len(rows), **{k: float(np.mean([r[k] for r in rows])) if rows else float("nan")
+                             for k in METRIC_KEYS}}
 
 
 def evaluate_run(workdir: str, eval_dirs: Sequence[str] | None = None, step: int | None = None,
@@ -97,14 +97,9 @@ def evaluate_run(workdir: str, eval_dirs: Sequence[str] | None = None, step: int
   """Evaluate the best (or `step`) checkpoint of `workdir`; writes eval.json and per-image CSV."""
   config, variables, step = checkpoints.restore_generator(workdir, step)
   predict = generator_predictor(config, variables)
-  results, rows = {}, []
-  for name, records in test_sets(config, eval_dirs, domains).items():
-    per_image = evaluate_records(records, predict, config.image_size,
-                                 config.data.get("eval_batch_size", 32))
-    results[name] = summarize(per_image)
-    for i, idx in enumerate(per_image["index"]):
-      rows.append({"domain": name, "image": record_name(records[int(idx)]),
-                   **{k: float(per_image[k][i]) for k in METRIC_KEYS}})
+  sets = test_sets(config, eval_dirs, domains)
+  rows = evaluate_domains(predict, sets, config.image_size, config.data.get("eval_batch_size", 32))
+  results = {name: summarize([r for r in rows if r["domain"] == name]) for name in sets}
   report = {"workdir": os.path.abspath(workdir), "step": int(step), "domains": results}
   with open(os.path.join(workdir, "eval.json"), "w") as f:
     json.dump(report, f, indent=2)

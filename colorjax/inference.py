@@ -34,7 +34,6 @@ import math
 import os
 import sys
 import time
-import warnings
 from typing import Any, Iterable, Sequence, Union
 
 import numpy as np
@@ -151,23 +150,7 @@ def open_image(path: str | os.PathLike) -> Image.Image:
 
   Raises decode.BadImage('<path>: <reason>') for unreadable, non-image or too-small files.
   """
-  path = os.fspath(path)
-  try:
-    with warnings.catch_warnings():
-      warnings.simplefilter("error", Image.DecompressionBombWarning)
-      with Image.open(path) as im:
-        im = ImageOps.exif_transpose(im)
-        im.load()
-  except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-    raise decode.BadImage(f"{path}: too many pixels (decompression bomb guard)") from None
-  except Image.UnidentifiedImageError:
-    raise decode.BadImage(f"{path}: not an image (no image format recognised)") from None
-  except (OSError, SyntaxError, ValueError) as e:
-    raise decode.BadImage(f"{path}: unreadable ({type(e).__name__}: {e})") from None
-  if min(im.size) < MIN_SIDE:
-    raise decode.BadImage(f"{path}: too small ({im.size[0]}×{im.size[1]} px; "
-                          f"need at least {MIN_SIDE} px per side)")
-  return im
+  return decode.open_image(os.fspath(path))
 
 
 def pil_to_array(im: Image.Image) -> np.ndarray:

@@ -11,7 +11,6 @@ ground truth's is better).
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 from typing import Iterable, Mapping, Sequence
@@ -36,6 +35,16 @@ COLORS = {"cartoon": "#e07b39", "movie": "#3b75af", "mixed": "#519e3e", "gray": 
 # ---------------------------------------------------------------------------------------------
 # Statistics
 # ---------------------------------------------------------------------------------------------
+
+
+def _finish(fig, ax, path: str) -> None:
+  """Shared look of the bar charts: light y grid, legend outside on the right; save and close."""
+  ax.grid(axis="y", alpha=0.3)
+  ax.set_axisbelow(True)
+  ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+  fig.tight_layout()
+  fig.savefig(path, dpi=130)
+  _plt().close(fig)
 
 def bootstrap_ci(values: Sequence[float], resamples: int = BOOTSTRAP_RESAMPLES,
                  seed: int = BOOTSTRAP_SEED, level: float = CI_LEVEL) -> tuple[float, float]:
@@ -165,12 +174,7 @@ def bar_chart(summary: Sequence[Mapping], metric: str, models: Sequence[str],
   low = max(0.0, ymin - 0.3 * (ymax - ymin)) if ymin > 0.5 * ymax else 0.0
   ax.set_ylim(low, ymax + 0.12 * (ymax - low))
   ax.set_ylabel(LABELS.get(metric, metric) + (f"\naxis starts at {low:.2f}, not 0" if low else ""))
-  ax.grid(axis="y", alpha=0.3)
-  ax.set_axisbelow(True)
-  ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-  fig.tight_layout()
-  fig.savefig(path, dpi=130)
-  plt.close(fig)
+  _finish(fig, ax, path)
 
 
 def _n(summary, domain) -> int:
@@ -303,12 +307,7 @@ def colorfulness_chart(summary: Sequence[Mapping], models: Sequence[str], domain
   ax.set_title("Colourfulness of predictions vs ground truth (mean, 95% CI; % vs truth)",
                fontsize=10)
   ax.set_ylim(0, ymax * 1.2 if ymax > 0 else 1.0)
-  ax.grid(axis="y", alpha=0.3)
-  ax.set_axisbelow(True)
-  ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-  fig.tight_layout()
-  fig.savefig(path, dpi=130)
-  plt.close(fig)
+  _finish(fig, ax, path)
 
 
 def _pct(value: float, reference: float) -> float:

@@ -63,3 +63,22 @@ def abstract_state(config, sharding=None) -> GANState:
     c.model.encoder_weights = ""
   shapes = jax.eval_shape(functools.partial(init_state, c), jax.random.key(0))
   return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes)
+
+
+def random_state(config, seed: int = 0) -> GANState:
+  """An untrained state without compiling `init_state`: He-normal kernels, unit BatchNorm
+  scale and variance, zeros elsewhere (NumPy arrays). For smoke tests and benchmarks of
+  inference, where the weights only need to give varied, non-trivial outputs."""
+  import numpy as np
+  rng = np.random.default_rng(seed)
+
+  def leaf(path, spec):
+    names = [getattr(k, "key", getattr(k, "name", "")) for k in path]
+    if "params" in names and names[-1] == "kernel":
+      fan_in = int(np.prod(spec.shape[:-1]))
+      return (rng.standard_normal(spec.shape) * np.sqrt(2.0 / fan_in)).astype(spec.dtype)
+    if names[-1] in ("scale", "var"):
+      return np.ones(spec.shape, spec.dtype)
+    return np.zeros(spec.shape, spec.dtype)
+
+  return jax.tree_util.tree_map_with_path(leaf, abstract_state(config))

@@ -51,17 +51,20 @@ def model_configs(config) -> dict:
   return out
 
 
-def schedule(config) -> tuple[int, int, int]:
-  """(training images, steps per epoch, total steps) of a run, as train_and_evaluate counts them.
+def schedule(config, run_dir: str | None = None) -> tuple[int, int, int]:
+  """(training images, steps per epoch, total steps) of a run.
 
-  Cheap: lists records (built-in: index ranges; folders: a directory walk), loads nothing.
+  From the run's own `metrics.jsonl` once it has started (its images are then counted after
+  bad files were screened out); before that, counted from the records, loading nothing.
   """
   from colorjax import train
+  starts = [r for r in logs.read_metrics(run_dir) if r.get("type") == "data"
+            and "total_steps" in r] if run_dir else []
+  if starts:   # its epochs as counted by the run; how many is the config's (it may grow)
+    per_epoch = starts[-1]["steps_per_epoch"]
+    return starts[-1]["train_images"], per_epoch, per_epoch * config.num_epochs
   n_train = sum(len(s.train) for s in train.domain_records(config).values())
-  per_epoch = n_train // config.batch_size
-  if config.max_steps_per_epoch:
-    per_epoch = min(per_epoch, config.max_steps_per_epoch)
-  return n_train, per_epoch, per_epoch * config.num_epochs
+  return (n_train, *train.schedule(config, n_train))
 
 
 def latest_step(run_dir: str) -> int | None:
@@ -124,7 +127,7 @@ def train_model(name: str, config, run_dir: str) -> dict:
   The wall time is accumulated over invocations in `run_dir/study_time.json`, so a reused run
   reports the time it originally took.
   """
-  n_train, per_epoch, total = schedule(config)
+  n_train, per_epoch, total = schedule(config, run_dir)
   latest = latest_step(run_dir)
   info = {"train_images": n_train, "steps_per_epoch": per_epoch, "total_steps": total}
   if latest is not None and latest >= total:
@@ -147,6 +150,8 @@ def train_model(name: str, config, run_dir: str) -> dict:
   if result.get("preempted"):
     raise SystemExit(f"[study] stopped during the {name} model (step {result.get('step')}); "
                      "run the same command again to resume")
+  n_train, per_epoch, total = schedule(config, run_dir)   # as screened by the run
+  info = {"train_images": n_train, "steps_per_epoch": per_epoch, "total_steps": total}
   return {**info, "status": status, "wall_time_s": wall}
 
 

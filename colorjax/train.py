@@ -15,7 +15,6 @@ import math
 import os
 import signal
 import time
-from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -154,16 +153,20 @@ def data_mesh() -> jax.sharding.Mesh:
 def domain_records(config, domains=None) -> dict[str, sources.Splits]:
   """The split records of each training domain; the mixed model takes an even share of each."""
   domains = list(domains or config.data.domains)
-  return _equal_shares(config, {d: sources.domain_splits(config.data, d, config.seed)
-                                for d in domains})
-
-
-def _equal_shares(config, splits: dict[str, sources.Splits]) -> dict[str, sources.Splits]:
+  splits = {d: sources.domain_splits(config.data, d, config.seed) for d in domains}
   if len(splits) > 1 and config.data.get("mixed_equal_size", True):
     # Same number of training images as a single-domain model: 1/k of each domain's train split.
     splits = {d: s._replace(train=s.train[:max(1, len(s.train) // len(splits))])
               for d, s in splits.items()}
   return splits
+
+
+def schedule(config, n_train: int) -> tuple[int, int]:
+  """(steps per epoch, total steps) of a run on `n_train` training images."""
+  per_epoch = n_train // config.batch_size
+  if config.max_steps_per_epoch:
+    per_epoch = min(per_epoch, config.max_steps_per_epoch)
+  return per_epoch, per_epoch * config.num_epochs
 
 
 def screen_records(config, splits: dict[str, sources.Splits],
@@ -272,19 +275,16 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
   with _Preemption() as preempt, contextlib.ExitStack() as cleanup:
     # Data first: a missing folder or a folder of broken files fails before any compilation.
-    raw = {d: sources.domain_splits(config.data, d, config.seed) for d in config.data.domains}
-    screened, data_counts = screen_records(config, raw, os.path.join(workdir, "data_scan.json"))
-    splits = _equal_shares(config, screened)
+    # Only the images this model trains on are screened (the mixed model's shares, not all).
+    splits, data_counts = screen_records(config, domain_records(config),
+                                         os.path.join(workdir, "data_scan.json"))
     train_records = [s.train for s in splits.values()]
     val_records = [r for s in splits.values() for r in s.val]
     n_train = sum(len(r) for r in train_records)
-    steps_per_epoch = n_train // config.batch_size
-    if config.max_steps_per_epoch:
-      steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)
+    steps_per_epoch, total_steps = schedule(config, n_train)
     if steps_per_epoch < 1:
       raise config_lib.ConfigError(
           f"config.batch_size={config.batch_size} is larger than the {n_train} training images")
-    total_steps = steps_per_epoch * config.num_epochs
     warmup_steps = steps_per_epoch * config.pretrain_epochs
 
     trainer = Trainer(config)
@@ -318,7 +318,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
     n_bad = sum(c["bad_images"] for c in data_counts.values())
     n_grey = sum(c["grey_images"] for c in data_counts.values())
     logger.write({"type": "data", "step": start, "train_images": n_train,
-                  "val_images": len(val_records), "bad_images": n_bad, "grey_images": n_grey,
+                  "val_images": len(val_records), "steps_per_epoch": steps_per_epoch,
+                  "total_steps": total_steps, "bad_images": n_bad, "grey_images": n_grey,
                   "domains": data_counts})
     summary = {}
     step = start

@@ -12,7 +12,6 @@ import sys
 import zlib
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from colorjax import train

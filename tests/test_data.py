@@ -1,5 +1,4 @@
 """Input pipeline: splits, folder listing, determinism, shapes and ranges, the mixed draw."""
-import os
 
 import numpy as np
 import pytest
@@ -83,7 +82,6 @@ def test_mixed_model_draws_evenly_with_the_same_image_count():
   assert len(single["toon"].train) == 16
   # grain's mix alternates the domains, so every batch is half toon, half photo.
   ds = pipeline.train_dataset([s.train for s in splits.values()], 32, 4, seed=0)
-  toon = splits["toon"].train
   import grain
   mixed = grain.MapDataset.mix([grain.MapDataset.source(s.train).seed(i).shuffle().repeat()
                                 for i, s in enumerate(splits.values())])

@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 
-import jax
 import numpy as np
 import pytest
 from PIL import Image
@@ -26,28 +25,12 @@ def _tiny_config():
   return config_lib.finalize(make_tiny_config())
 
 
-def _random_state(config, seed: int = 0):
-  """A GANState with He-normal kernels, unit BatchNorm statistics, zero optimiser state."""
-  rng = np.random.default_rng(seed)
-
-  def leaf(path, spec):
-    names = [getattr(k, "key", getattr(k, "name", "")) for k in path]
-    if "params" in names and names[-1] == "kernel":
-      fan_in = int(np.prod(spec.shape[:-1]))
-      return (rng.standard_normal(spec.shape) * np.sqrt(2.0 / fan_in)).astype(spec.dtype)
-    if names[-1] in ("scale", "var"):
-      return np.ones(spec.shape, spec.dtype)
-    return np.zeros(spec.shape, spec.dtype)
-
-  return jax.tree_util.tree_map_with_path(leaf, state.abstract_state(config))
-
-
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("run"))
   config = _tiny_config()
   mngr = checkpoints.manager(workdir)
-  checkpoints.save(mngr, 1, _random_state(config), {}, config.to_json_best_effort(),
+  checkpoints.save(mngr, 1, state.random_state(config), {}, config.to_json_best_effort(),
                    {checkpoints.VAL_METRIC: 1.0})
   mngr.close()
   return workdir

@@ -4,7 +4,6 @@ Real processes (`launch.py --mode=train`), real signals, real files. One uninter
 reference run is shared; every interrupted run must end with exactly its parameters (CPU).
 """
 import glob
-import json
 import os
 import re
 import resource

@@ -29,12 +29,12 @@ def _builtin(record, size: int) -> np.ndarray:
   return builtin.render(domain, int(index), size, split)
 
 
-def open_rgb(path: str, min_size: int | None = None) -> Image.Image:
-  """Open an image file as an upright 8-bit RGB PIL image, or raise BadImage.
+def open_image(path: str, min_size: int | None = None) -> Image.Image:
+  """Open an image file as an upright (EXIF-oriented), loaded PIL image in its own mode.
 
-  With `min_size`, JPEGs are decoded at the smallest DCT scale that keeps both sides at
-  least `min_size` px (several times faster for large stills; the crop is resized anyway).
-  Images smaller than the crop are accepted (upscaled later); 1-px-wide ones are not.
+  Every failure is a BadImage('<path>: <reason>'). With `min_size`, JPEGs are decoded at the
+  smallest DCT scale that keeps both sides at least `min_size` px (several times faster for
+  large stills when the result is resized anyway). Images with a side under 2 px are refused.
   """
   try:
     with warnings.catch_warnings():
@@ -66,6 +66,13 @@ def open_rgb(path: str, min_size: int | None = None) -> Image.Image:
     raise BadImage(f"{path}: cannot decode ({reason})") from None
   if min(im.size) < 2:
     raise BadImage(f"{path}: too small ({im.size[0]}×{im.size[1]} px; need at least 2×2)")
+  return im
+
+
+def open_rgb(path: str, min_size: int | None = None) -> Image.Image:
+  """`open_image` converted to 8-bit RGB. Images smaller than the crop are accepted
+  (upscaled later)."""
+  im = open_image(path, min_size)
   try:
     return to_rgb(im)
   except (OSError, ValueError) as e:
