@@ -39,17 +39,11 @@ def _safe_sqrt(x):
   return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, 1.0)), 0.0)
 
 
-def _unit(x, y, nz):
-  """(x, y) / |(x, y)| where ``nz`` (|(x, y)| > 0), else (0, 0); finite gradients."""
-  inv = 1.0 / _safe_sqrt(jnp.where(nz, x * x + y * y, 1.0))
-  return jnp.where(nz, x * inv, 0.0), jnp.where(nz, y * inv, 0.0)
-
-
 def _nterms(dtype, f32, f64):
   return f32 if jnp.finfo(dtype).bits <= 32 else f64
 
 
-def _atan_unit(p, q, nterms):
+def _atan_unit(p, q, nterms, sqrt=_safe_sqrt):
   """Angle of the unit vector (p, q) in (-π, π], accurate to a few ulp except
   close to ±π (where 1 + p cancels; unused there by the caller).
 
@@ -59,7 +53,7 @@ def _atan_unit(p, q, nterms):
   16 atan(t), |t| <= tan(π/16), by its Taylor series."""
   x = 1.0 + p                                    # angle / 2  (|(p, q)| = 1)
   for _ in range(3):                             # angle / 4, / 8, / 16
-    x = x + _safe_sqrt(x * x + q * q)
+    x = x + sqrt(x * x + q * q)
   t = q / jnp.where(x > 0, x, 1.0)
   z = t * t
   acc = 1.0 / (2 * nterms - 1)
@@ -125,30 +119,30 @@ def ciede2000(lab1, lab2):
     dtype = jnp.result_type(float)
   lab1, lab2 = jnp.broadcast_arrays(lab1.astype(dtype), lab2.astype(dtype))
   shape = lab1.shape[:-1]
-  out = _pixel_map(_ciede2000, lab1.reshape(-1, 3), lab2.reshape(-1, 3))
-  return out.reshape(shape)
+  # Channels first: the elementwise loops then read contiguous arrays.
+  chans = [x[..., i].reshape(-1) for x in (lab1, lab2) for i in range(3)]
+  return _pixel_map(_ciede2000_pixels, *chans).reshape(shape)
 
 
-def _ciede2000(lab1, lab2):
-  """CIEDE2000 on [M, 3] float arrays of one dtype (see :func:`ciede2000`)."""
-  return _ciede2000_parts(lab1[..., 0], lab1[..., 1], lab1[..., 2],
-                          lab2[..., 0], lab2[..., 1], lab2[..., 2])
+def _ciede2000_parts(L1, a1, b1, L2, a2, b2, sqrt=_safe_sqrt):
+  """CIEDE2000 on the separate channels (equal shapes and float dtype).
 
-
-def _ciede2000_parts(L1, a1, b1, L2, a2, b2):
-  """CIEDE2000 on the separate channels (equal shapes and float dtype)."""
+  Written for throughput: each square root or division is taken once and shared
+  (13 square roots and 6 divisions per pair), since those are what it costs.
+  ``sqrt`` must return 0 for x <= 0; the default also has finite gradients there."""
   dtype = L1.dtype
 
   # (2)-(7): a' from the mean CIELAB chroma, then C' and the hue direction u.
-  cbar = 0.5 * (_safe_sqrt(a1 * a1 + b1 * b1) + _safe_sqrt(a2 * a2 + b2 * b2))
+  cbar = 0.5 * (sqrt(a1 * a1 + b1 * b1) + sqrt(a2 * a2 + b2 * b2))
   c7 = _pow7(cbar)
-  scale = 1.5 - 0.5 * _safe_sqrt(c7 / (c7 + _POW25_7))  # 1 + G
+  scale = 1.5 - 0.5 * sqrt(c7 / (c7 + _POW25_7))  # 1 + G
   a1p, a2p = a1 * scale, a2 * scale
   sq1, sq2 = a1p * a1p + b1 * b1, a2p * a2p + b2 * b2
   nz1, nz2 = sq1 > 0, sq2 > 0
-  C1, C2 = _safe_sqrt(sq1), _safe_sqrt(sq2)
-  u1x, u1y = _unit(a1p, b1, nz1)
-  u2x, u2y = _unit(a2p, b2, nz2)
+  C1, C2 = sqrt(sq1), sqrt(sq2)
+  inv1, inv2 = 1.0 / jnp.where(nz1, C1, 1.0), 1.0 / jnp.where(nz2, C2, 1.0)
+  u1x, u1y = a1p * inv1, b1 * inv1                   # (0, 0) where C' = 0
+  u2x, u2y = a2p * inv2, b2 * inv2
 
   # Sum and difference of the hue directions.  |s|^2 + |d|^2 = 4 when both are
   # chromatic; |s| >= |d| <=> |Δh'| <= 90°.
@@ -163,18 +157,19 @@ def _ciede2000_parts(L1, a1, b1, L2, a2, b2):
   # p1 - p2 into an FMA, which is not exactly 0 for exactly opposite hues.
   upper1 = (u1y > 0) | ((u1y == 0) & (u1x > 0))
   sgn = jnp.where(p1 > p2, 1.0, jnp.where(p1 < p2, -1.0, jnp.where(upper1, 1.0, -1.0)))
-  ns = _safe_sqrt(jnp.where(near, ss, 1.0))          # |u1 + u2| (>= 1 unless both achromatic)
-  nd = _safe_sqrt(jnp.where(near, 1.0, dd))          # |u2 - u1| (>= sqrt 2)
+  # |u1 + u2| where near (>= 1 unless both achromatic), else |u2 - u1| (>= sqrt 2).
   both_zero = ~(nz1 | nz2)
-  ns = jnp.where(both_zero, 1.0, ns)
+  n2 = jnp.where(both_zero, 1.0, jnp.where(near, ss, dd))
+  n = jnp.sqrt(n2)
+  inv_n = 1.0 / n
 
   # (10): ΔH' = 2 sqrt(C1'C2') sin(Δh'/2); 0 when C1'C2' = 0 (u = 0 there).
-  half_chord = jnp.where(near, 2.0 * cross / ns, sgn * nd)   # 2 sin(Δh'/2)
-  dH = _safe_sqrt(C1 * C2) * half_chord
+  half_chord = jnp.where(near, 2.0 * cross * inv_n, sgn * n)   # 2 sin(Δh'/2)
+  dH = sqrt(C1 * C2) * half_chord
 
   # (14): mean-hue direction (cos h̄', sin h̄'); (1, 0) (h̄' = 0) if both achromatic.
-  ch = jnp.where(near, jnp.where(both_zero, 1.0, sx / ns), sgn * dy / nd)
-  sh = jnp.where(near, sy / ns, -sgn * dx / nd)
+  ch = jnp.where(both_zero, 1.0, jnp.where(near, sx, sgn * dy) * inv_n)
+  sh = jnp.where(near, sy, -sgn * dx) * inv_n
 
   # (15): T from cos/sin of the mean hue via multiple-angle identities.
   c2h = 2.0 * ch * ch - 1.0
@@ -193,11 +188,11 @@ def _ciede2000_parts(L1, a1, b1, L2, a2, b2):
   Lbar = 0.5 * (L1 + L2)
   Cbarp = 0.5 * (C1 + C2)
   lm50 = (Lbar - 50.0) ** 2
-  SL = 1.0 + 0.015 * lm50 / jnp.sqrt(20.0 + lm50)
+  SL = 1.0 + 0.015 * lm50 * jax.lax.rsqrt(20.0 + lm50)
   SC = 1.0 + 0.045 * Cbarp
   SH = 1.0 + 0.015 * Cbarp * T
   cp7 = _pow7(Cbarp)
-  RC = 2.0 * _safe_sqrt(cp7 / (cp7 + _POW25_7))
+  RC = 2.0 * sqrt(cp7 / (cp7 + _POW25_7))
   # Δθ = 30° exp(-((h̄' - 275°) / 25°)^2) with h̄' in [0°, 360°).  δ = h̄' - 275° is
   # taken in (-180°, 180°], which is right for h̄' in (95°, 360°).  For h̄' in
   # [0°, 90°) (true δ in [-275°, -185°), Gaussian < 1e-22) it is set to 0; the
@@ -207,37 +202,54 @@ def _ciede2000_parts(L1, a1, b1, L2, a2, b2):
   q = sh * _E275[0] - ch * _E275[1]                 # sin δ
   live = (sh < 0) | (ch <= 0)
   delta = _atan_unit(jnp.where(live, p, 1.0), jnp.where(live, q, 0.0),
-                     _nterms(dtype, 6, 12))
+                     _nterms(dtype, 6, 12), sqrt)
   gauss = jnp.where(live, jnp.exp(-(delta * (1.0 / (25.0 * _DEG))) ** 2), 0.0)
   RT = -_sin_poly((math.pi / 3) * gauss, _nterms(dtype, 6, 10)) * RC
 
-  tL = (L2 - L1) / SL
-  tC = (C2 - C1) / SC
-  tH = dH / SH
-  return _safe_sqrt(tL * tL + tC * tC + tH * tH + RT * tC * tH)
+  # ΔL'/SL, ΔC'/SC, ΔH'/SH with one division.
+  inv_s = 1.0 / (SL * SC * SH)
+  tL = (L2 - L1) * (SC * SH) * inv_s
+  tC = (C2 - C1) * (SL * SH) * inv_s
+  tH = dH * (SL * SC) * inv_s
+  return sqrt(tL * tL + tC * tC + tH * tH + RT * tC * tH)
 
 
-# XLA:CPU splits a long elementwise graph like CIEDE2000 into ~15 loop fusions
+@jax.custom_jvp
+def _ciede2000_pixels(L1, a1, b1, L2, a2, b2):
+  """:func:`_ciede2000_parts` evaluated with a plain sqrt(max(x, 0)): the same
+  values as the double-``where`` square root (both 0 for x <= 0) for ~8% less
+  work.  Derivatives come from the double-``where`` version, so stay finite."""
+  return _ciede2000_parts(L1, a1, b1, L2, a2, b2, sqrt=lambda x: jnp.sqrt(jnp.maximum(x, 0.0)))
+
+
+@_ciede2000_pixels.defjvp
+def _ciede2000_pixels_jvp(primals, tangents):
+  return jax.jvp(_ciede2000_parts, primals, tangents)
+
+
+# XLA:CPU splits a long elementwise graph like CIEDE2000 into ~18 loop fusions
 # that each stream full-size intermediates through memory; running it on
-# cache-sized blocks (lax.map) is 4-6x faster there.  Other backends fuse it
-# into one kernel and get the whole array at once.
-_CPU_PIXEL_BLOCK = 4096
+# cache-sized blocks (lax.map) is several times faster there.  Other backends
+# fuse it into one kernel and get the whole array at once.
+_CPU_PIXEL_BLOCK = 16384
 _CPU_IMAGE_BLOCK = 2
 
 
 def _blocked(fn, args, block):
-  """fn over the leading axis of ``args`` in blocks of ``block`` (lax.map) on CPU;
-  in one call elsewhere or when the leading axis is small."""
+  """fn over the leading axis of ``args`` in blocks of ``block`` (lax.map) on CPU,
+  the remainder in one call (padding instead would copy every input); in one
+  call elsewhere or when the leading axis is small."""
   n = args[0].shape[0]
   if jax.default_backend() != "cpu" or n <= block:
     return fn(*args)
-  nb = -(-n // block)
-  pad = nb * block - n
-  args = [jnp.pad(a, [(0, pad)] + [(0, 0)] * (a.ndim - 1)) if pad else a for a in args]
-  args = [a.reshape((nb, block) + a.shape[1:]) for a in args]
-  out = jax.lax.map(lambda xs: fn(*xs), tuple(args))
-  out = jax.tree.map(lambda o: o.reshape((nb * block,) + o.shape[2:])[:n], out)
-  return out
+  nb, m = n // block, (n // block) * block
+  head = jax.lax.map(lambda xs: fn(*xs),
+                     tuple(a[:m].reshape((nb, block) + a.shape[1:]) for a in args))
+  head = jax.tree.map(lambda o: o.reshape((m,) + o.shape[2:]), head)
+  if m == n:
+    return head
+  tail = fn(*(a[m:] for a in args))
+  return jax.tree.map(lambda h, t: jnp.concatenate([h, t]), head, tail)
 
 
 def _pixel_map(fn, *args):
@@ -268,8 +280,10 @@ def delta_e(pred, true):
   n, h, w, c = pred.shape
   if c != 3:
     raise ValueError(f"delta_e needs RGB images [N, H, W, 3], got {pred.shape}")
-  per_px = lambda p, t: _ciede2000(color.rgb_to_lab(t), color.rgb_to_lab(p))
-  de = _pixel_map(per_px, pred.reshape(-1, 3), true.reshape(-1, 3))
+  def per_px(*rgb):                                 # 6 channels: true RGB, pred RGB
+    lab = [color.rgb_to_lab(jnp.stack(rgb[i:i + 3], axis=-1)) for i in (0, 3)]
+    return _ciede2000_pixels(*(x[..., c] for x in lab for c in range(3)))
+  de = _pixel_map(per_px, *(x[..., c].reshape(-1) for x in (true, pred) for c in range(3)))
   return jnp.mean(de.reshape(n, h * w), axis=-1)
 
 

@@ -188,12 +188,11 @@ def test_shapes_dtypes_vmap():
                              rtol=1e-6)
   np.testing.assert_allclose(np.asarray(_de(lab1, lab2[0, 0, :1])),     # broadcasting
                              np.asarray(_de(lab1, np.broadcast_to(lab2[0, 0, :1], lab1.shape))))
-  # Block path (lax.map over pixels, not a multiple of the block size) == one block.
-  big1, big2 = _random_lab(rng, 10_001), _random_lab(rng, 10_001)
-  np.testing.assert_allclose(np.asarray(_de(big1, big2)),
-                             np.asarray(jax.jit(metrics._ciede2000)(big1.astype(np.float32),
-                                                                    big2.astype(np.float32))),
-                             rtol=1e-6, atol=1e-6)
+  # Block path (lax.map over whole blocks, the remainder in one call) == one call.
+  n = 2 * metrics._CPU_PIXEL_BLOCK + 7
+  big1, big2 = (_random_lab(rng, n).astype(np.float32) for _ in range(2))
+  whole = jax.jit(metrics._ciede2000_parts)(*big1.T, *big2.T)
+  np.testing.assert_allclose(np.asarray(_de(big1, big2)), np.asarray(whole), rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("x64", [False, True])
