@@ -10,8 +10,10 @@ machine load, and the ratio is printed.
   python benchmarks/train_step.py --batch 16 --size 256 --dtype float32 --steps 5
   python benchmarks/train_step.py --batch 64 --size 256 --peak          # GPU: bfloat16 default
 
-XLA CPU flags are passed with --xla_flags (appended to $XLA_FLAGS before jax is imported);
-CPU_FLAGS, the set this benchmark found fastest on CPU, is added unless --no_cpu_preset.
+XLA flags are passed with --xla_flags (appended to $XLA_FLAGS before jax is imported).
+--profile traces two more steps with jax.profiler and prints where the device time goes, by
+kind of operation (forward and input-gradient convolutions, weight-gradient convolutions,
+layout copies, the rest).
 """
 from __future__ import annotations
 
@@ -21,12 +23,6 @@ import statistics
 import subprocess
 import sys
 import time
-
-# What measured fastest for this model on CPU (issue 7's table: 1.90 → 1.26 s/step at batch 4,
-# 128 px on 2 cores): XNNPACK for convolutions and dots instead of XLA's Eigen/own emitters.
-# Same float32 math, other summation order. Ignored by the GPU backend.
-CPU_FLAGS = "--xla_cpu_use_xnnpack=true"
-
 
 def parse_args(argv=None) -> argparse.Namespace:
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -43,8 +39,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                  help="PyTorch peer: auto = when torch is importable")
   p.add_argument("--peak", action="store_true", help="also measure a dense matmul peak")
   p.add_argument("--xla_flags", default="", help="extra XLA_FLAGS for this run")
-  p.add_argument("--no_cpu_preset", dest="cpu_preset", action="store_false",
-                 help=f"do not add CPU_FLAGS ({CPU_FLAGS}) to XLA_FLAGS")
+  p.add_argument("--profile", action="store_true",
+                 help="also print the step's device time by kind of operation")
   return p.parse_args(argv)
 
 
@@ -96,9 +92,8 @@ def torch_available() -> bool:
 
 def main(argv=None) -> dict:
   args = parse_args(argv)
-  extra = " ".join(f for f in (args.xla_flags, CPU_FLAGS if args.cpu_preset else "") if f)
-  if extra:
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + extra).strip()
+  if args.xla_flags:
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + args.xla_flags).strip()
   import jax
   import jax.numpy as jnp
   import numpy as np
@@ -184,7 +179,59 @@ def main(argv=None) -> dict:
     print(f"matmul peak ({config.dtype}): {result['peak_tflop_per_s']:.2f} TFLOP/s; "
           f"model FLOP utilisation {100 * result['mfu']:.1f}%")
   print(f"losses after the last step: {losses}")
+  if args.profile:
+    result["profile"] = profile_step(compiled, state, batch)
   return result
+
+
+def _op_kinds(hlo_text: str) -> dict:
+  """Kind of each instruction of an optimised HLO module that holds a convolution: 'weight
+  gradient' when its window is larger than 7 (XLA writes dL/dW as a convolution whose
+  window is the activation map), else 'conv'."""
+  import re
+  comps = dict(re.findall(r"^%?([\w.\-]+) [^\n]*\{\n(.*?)\n\}", hlo_text, re.S | re.M))
+  kinds = {}
+  for name, rest in re.findall(r"%([\w.\-]+) = ([^\n]*)", hlo_text):
+    called = re.search(r"calls=%([\w.\-]+)", rest)
+    body = rest + "\n" + (comps.get(called.group(1), "") if called else "")
+    window = re.search(r"convolution\([^\n]*window=\{size=([\dx]+)", body)
+    if window:
+      big = max(int(v) for v in window.group(1).split("x")) > 7
+      kinds[name] = "convolution, weight gradient" if big else "convolution, forward/input gradient"
+  return kinds
+
+
+def profile_step(compiled, state, batch, steps: int = 2) -> dict:
+  """Device time of `steps` traced steps by kind of operation, printed and returned (ms/step)."""
+  import collections
+  import glob
+  import re
+  import tempfile
+
+  import jax
+  from jax.profiler import ProfileData
+  kinds = _op_kinds(compiled.as_text())
+  with tempfile.TemporaryDirectory() as d:
+    with jax.profiler.trace(d):
+      for _ in range(steps):
+        state, metrics = compiled(state, batch)
+        jax.block_until_ready((state, metrics))
+    data = ProfileData.from_file(glob.glob(f"{d}/**/*.xplane.pb", recursive=True)[0])
+  total = collections.Counter()
+  for plane in data.planes:
+    for line in plane.lines:
+      for ev in line.events:
+        name = ev.name
+        if name.startswith(("ThunkExecutor", "SlinkyThreadPool", "$")) or " " in name:
+          continue                      # executor bookkeeping and Python frames
+        kind = kinds.get(name) or ("layout copy/transpose" if re.match(r"(transpose|copy)", name)
+                                   else "other (elementwise, BatchNorm, reductions, ...)")
+        total[kind] += ev.duration_ns / 1e6 / steps
+  whole = sum(total.values()) or 1.0
+  print(f"device time by kind of operation (ms/step, summed over threads; {steps} traced steps):")
+  for kind, ms in total.most_common():
+    print(f"  {kind:48s} {ms:9.1f}  {100 * ms / whole:5.1f}%")
+  return dict(total)
 
 
 def _flops(compiled) -> float:

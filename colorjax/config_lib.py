@@ -65,9 +65,10 @@ def validate(config) -> None:
   _check_domains(config)
   for key in ("train_size", "test_size", "val_size"):
     value = config.data[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-      raise ConfigError(f"config.data.{key}={value!r}: must be a count (>= 1), a fraction "
-                        "(< 1) or 0")
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0
+        or (value >= 1 and not float(value).is_integer())):
+      raise ConfigError(f"config.data.{key}={value!r}: must be a whole count (>= 1), a "
+                        "fraction (< 1) or 0")
   for key in ("max_steps_per_epoch", "seed"):
     if isinstance(config[key], bool) or not isinstance(config[key], int) or config[key] < 0:
       raise ConfigError(f"config.{key}={config[key]!r}: must be an integer >= 0")

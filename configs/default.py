@@ -50,9 +50,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.domains = ("cartoon", "movie")
   config.data.cartoon_dir = ""
   config.data.movie_dir = ""
-  config.data.train_size = 8000      # per domain: a count, or a fraction (< 1) of the images
-  config.data.test_size = 2000       # per domain, held out for evaluation only
-  config.data.val_size = 0.05        # carved out of train for model selection (count or fraction)
+  # Split sizes per domain: a count (>= 1), or a fraction (< 1) of the images. Floats, so that
+  # either can be given on the command line (--config.data.test_size=0.2).
+  config.data.train_size = 8000.0
+  config.data.test_size = 2000.0     # held out for evaluation only
+  config.data.val_size = 0.05        # carved out of train for model selection
   config.data.workers = 4            # grain worker processes (0 = in the main process)
   config.data.on_bad_image = "skip"  # skip | error
   config.data.eval_batch_size = 32

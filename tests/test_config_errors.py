@@ -39,6 +39,10 @@ def cases(folder):
       (["--config.optim.lr_g=-1"], ["config.optim.lr_g=-1", "> 0"]),
       (["--config.optim=3"], ["--config.optim=3"]),
       (["--config.batch_size=16"], ["config.batch_size=16", "8 training images"]),
+      # a fraction on the command line parses (and the run gets as far as the next check)
+      (["--config.data.test_size=0.25", "--config.batch_size=16"],
+       ["config.batch_size=16", "8 training images"]),
+      (["--config.data.train_size=8.5"], ["config.data.train_size=8.5", "whole count"]),
       (["--config=configs/missing.py"], ["configs/missing.py", "cannot load"]),
       ([f"--config.data.cartoon_dir={folder}", "--config.data.domains=('cartoon',)",
         "--config.data.test_size=5"], ["config.data.test_size=5", "only 3 usable images"]),
@@ -72,6 +76,7 @@ def test_bad_options_are_one_line_with_exit_code_2(tmp_path):
 
 @pytest.mark.parametrize("key, value, words", [
     ("data.train_size", -3, "config.data.train_size=-3"),
+    ("data.test_size", 2.5, "config.data.test_size=2.5"),
     ("data.workers", -1, "config.data.workers=-1"),
     ("checkpoint_every_steps", -5, "config.checkpoint_every_steps=-5"),
     ("model.encoder", "resnet99", "config.model.encoder='resnet99'"),

@@ -55,6 +55,12 @@ def _count(size: float | int, total: int, what: str) -> int:
   return int(math.floor(size * total)) if 0 < size < 1 else int(size)
 
 
+def _as_size(value):
+  """A split size as the config holds it (a float, so that fractions can be given on the
+  command line) -> an int count when whole, else the fraction."""
+  return int(value) if value >= 1 and float(value).is_integer() else value
+
+
 def split_records(records: Sequence, train_size, test_size, val_size, seed: int,
                   name: str = "") -> Splits:
   """A deterministic, seeded train/val/test split of `records`.
@@ -94,7 +100,7 @@ def builtin_splits(domain: str, train_size, test_size, val_size) -> Splits:
 
 def domain_splits(data_config, domain: str, seed: int) -> Splits:
   """Records of one domain of the config: "cartoon"/"movie" folders, "toon"/"photo", "tfds:…"."""
-  size = (data_config.train_size, data_config.test_size, data_config.val_size)
+  size = tuple(_as_size(data_config[k]) for k in ("train_size", "test_size", "val_size"))
   if domain in BUILTIN_DOMAINS:
     return builtin_splits(domain, *size)
   if domain.startswith("tfds:"):
