@@ -120,7 +120,7 @@ def ciede2000(lab1, lab2):
   lab1, lab2 = jnp.broadcast_arrays(lab1.astype(dtype), lab2.astype(dtype))
   shape = lab1.shape[:-1]
   # Channels first: the elementwise loops then read contiguous arrays.
-  chans = [x[..., i].reshape(-1) for x in (lab1, lab2) for i in range(3)]
+  chans = [c for x in (lab1, lab2) for c in x.reshape(-1, 3).T]
   return _pixel_map(_ciede2000_pixels, *chans).reshape(shape)
 
 
@@ -188,7 +188,7 @@ def _ciede2000_parts(L1, a1, b1, L2, a2, b2, sqrt=_safe_sqrt):
   Lbar = 0.5 * (L1 + L2)
   Cbarp = 0.5 * (C1 + C2)
   lm50 = (Lbar - 50.0) ** 2
-  SL = 1.0 + 0.015 * lm50 * jax.lax.rsqrt(20.0 + lm50)
+  SL = 1.0 + 0.015 * lm50 / jnp.sqrt(20.0 + lm50)
   SC = 1.0 + 0.045 * Cbarp
   SH = 1.0 + 0.015 * Cbarp * T
   cp7 = _pow7(Cbarp)
