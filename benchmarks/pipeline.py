@@ -5,11 +5,12 @@ random crop/flip, Lab conversion, batching; worker processes when workers > 0). 
 --folder, else /work/shared/data (photos + animation) when present, else ~200 synthetic
 1024×768 JPEGs written to a temporary directory.
 
-  python benchmarks/pipeline.py --workers 0 1 2 4 --batches 8
+  python benchmarks/pipeline.py --workers 0 1 2 4 --batches 16
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -41,14 +42,15 @@ def measure(records, size: int, batch: int, workers: int, batches: int) -> tuple
   """(images/s over `batches` batches after the first, seconds to the first batch)."""
   from colorjax.data import pipeline
   t0 = time.perf_counter()
-  it = iter(pipeline.train_dataset([records], size, batch, seed=0, workers=workers))
-  next(it)
-  first = time.perf_counter() - t0
-  t = time.perf_counter()
-  for _ in range(batches):
-    b = next(it)
-    assert b["L"].shape == (batch, size, size, 1)
-  return batches * batch / (time.perf_counter() - t), first
+  with contextlib.closing(iter(pipeline.train_dataset([records], size, batch, seed=0,
+                                                      workers=workers))) as it:
+    next(it)
+    first = time.perf_counter() - t0
+    t = time.perf_counter()
+    for _ in range(batches):
+      b = next(it)
+      assert b["L"].shape == (batch, size, size, 1)
+    return batches * batch / (time.perf_counter() - t), first
 
 
 def main(argv=None) -> None:
@@ -57,7 +59,7 @@ def main(argv=None) -> None:
   p.add_argument("--synthetic", action="store_true", help="use synthetic JPEGs even if shared")
   p.add_argument("--size", type=int, default=256)
   p.add_argument("--batch", type=int, default=16)
-  p.add_argument("--batches", type=int, default=8, help="timed batches per worker count")
+  p.add_argument("--batches", type=int, default=16, help="timed batches per worker count")
   p.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2, 4])
   args = p.parse_args(argv)
   from colorjax.data import sources
