@@ -9,6 +9,10 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from colorjax import xla_flags
+
+xla_flags.apply()     # before JAX starts: XLA reads XLA_FLAGS when it creates a backend
+
 _CONFIG = config_flags.DEFINE_config_file(
     "config", "configs/default.py", "Path to an ml_collections config file.", lock_config=True)
 flags.DEFINE_string("workdir", None, "Run directory (default: runs/<config name>).")

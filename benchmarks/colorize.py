@@ -24,6 +24,9 @@ from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from colorjax import xla_flags  # noqa: E402
+
+xla_flags.apply()             # as launch.py does, before JAX starts
 
 
 def synthetic_frames(folder: str, n: int, width: int = 1024, height: int = 768) -> list[str]:

@@ -10,7 +10,8 @@ machine load, and the ratio is printed.
   python benchmarks/train_step.py --batch 16 --size 256 --dtype float32 --steps 5
   python benchmarks/train_step.py --batch 64 --size 256 --peak          # GPU: bfloat16 default
 
-XLA flags are passed with --xla_flags (appended to $XLA_FLAGS before jax is imported).
+XLA flags are passed with --xla_flags (appended to $XLA_FLAGS before jax is imported). The
+flag launch.py sets (colorjax/xla_flags.py) is added too, unless --stock_xla.
 --profile traces two more steps with jax.profiler and prints where the device time goes, by
 kind of operation (forward and input-gradient convolutions, weight-gradient convolutions,
 layout copies, the rest).
@@ -31,7 +32,7 @@ def parse_args(argv=None) -> argparse.Namespace:
   p.add_argument("--dtype", default="", choices=("", "float32", "bfloat16"),
                  help="compute dtype; default bfloat16 on GPU/TPU, float32 on CPU")
   p.add_argument("--steps", type=int, default=5, help="timed steps (median reported)")
-  p.add_argument("--warmup", type=int, default=2, help="untimed steps after compilation")
+  p.add_argument("--warmup", type=int, default=3, help="untimed steps after compilation")
   p.add_argument("--encoder", default="resnet34", choices=("resnet34", "resnet18", "resnet10"))
   p.add_argument("--width", type=int, default=64, help="encoder width (64 = full size)")
   p.add_argument("--disc_width", type=int, default=64)
@@ -39,6 +40,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                  help="PyTorch peer: auto = when torch is importable")
   p.add_argument("--peak", action="store_true", help="also measure a dense matmul peak")
   p.add_argument("--xla_flags", default="", help="extra XLA_FLAGS for this run")
+  p.add_argument("--stock_xla", action="store_true",
+                 help="do not add colorjax's XLA flag (colorjax/xla_flags.py)")
   p.add_argument("--profile", action="store_true",
                  help="also print the step's device time by kind of operation")
   return p.parse_args(argv)
@@ -94,6 +97,9 @@ def main(argv=None) -> dict:
   args = parse_args(argv)
   if args.xla_flags:
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + args.xla_flags).strip()
+  if not args.stock_xla:
+    from colorjax import xla_flags
+    xla_flags.apply()
   import jax
   import jax.numpy as jnp
   import numpy as np

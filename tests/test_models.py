@@ -63,3 +63,31 @@ def test_input_size_must_divide_by_32():
   g = Generator(encoder="resnet10", encoder_width=8, decoder_widths=(8,) * 5)
   with pytest.raises(ValueError, match="multiples of 32"):
     g.init(jax.random.key(0), jnp.zeros((1, 48, 48, 1)))
+
+
+@pytest.mark.parametrize("size, kernel, pad", [(16, 4, 1), (17, 4, 1), (15, 4, 2), (12, 2, 0)])
+def test_space_to_depth_conv_equals_the_strided_convolution(size, kernel, pad):
+  """The CPU form of the PatchGAN's stride-2 convolutions: same values and gradients as
+  `lax.conv_general_dilated`, also for odd sizes (unread rows cropped) and other paddings."""
+  from jax import lax
+  from colorjax.models.layers import space_to_depth_conv
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.standard_normal((2, size, size + 1, 3)), jnp.float32)
+  w = jnp.asarray(rng.standard_normal((kernel, kernel, 3, 5)), jnp.float32)
+  dn = lax.conv_dimension_numbers(x.shape, w.shape, ("NHWC", "HWIO", "NHWC"))
+  padding = ((pad, pad), (pad, pad))
+
+  def loss(conv, x, w):
+    y = conv(x, w, (2, 2), padding, dimension_numbers=dn)
+    return jnp.sum(jnp.sin(y)), y
+
+  (_, want), want_grads = jax.value_and_grad(
+      lambda x, w: loss(lax.conv_general_dilated, x, w), argnums=(0, 1), has_aux=True)(x, w)
+  (_, got), got_grads = jax.value_and_grad(
+      lambda x, w: loss(space_to_depth_conv, x, w), argnums=(0, 1), has_aux=True)(x, w)
+  assert got.shape == want.shape
+  jaxpr = str(jax.make_jaxpr(lambda x, w: loss(space_to_depth_conv, x, w))(x, w))
+  assert "window_strides=(1, 1)" in jaxpr and "window_strides=(2, 2)" not in jaxpr  # the CPU form
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+  for g, r in zip(got_grads, want_grads):
+    np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4)

@@ -10,7 +10,9 @@ import functools
 from typing import Any
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
+from jax import lax
 
 # pix2pix initialisation: conv kernels ~ N(0, 0.02), BatchNorm scale ~ N(1, 0.02).
 conv_init = nn.initializers.normal(stddev=0.02)
@@ -24,9 +26,50 @@ def conv(features: int, kernel: int, stride: int = 1, padding: int | None = None
          use_bias: bool = False, dtype: Any = jnp.float32, name: str | None = None) -> nn.Conv:
   """A 2D convolution with torch-style padding (default `kernel // 2`) and float32 params."""
   pad = kernel // 2 if padding is None else padding
+  extra = {}
+  if stride == 2 and kernel % 2 == 0:
+    extra["conv_general_dilated"] = space_to_depth_conv
   return nn.Conv(features, (kernel, kernel), strides=(stride, stride),
                  padding=((pad, pad), (pad, pad)), use_bias=use_bias, dtype=dtype,
-                 param_dtype=jnp.float32, kernel_init=conv_init, name=name)
+                 param_dtype=jnp.float32, kernel_init=conv_init, name=name, **extra)
+
+
+def space_to_depth_conv(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
+                        dimension_numbers=None, feature_group_count=1, precision=None,
+                        preferred_element_type=None):
+  """`lax.conv_general_dilated` for `nn.Conv`; on CPU a stride-2 NHWC convolution with an even
+  kernel (the PatchGAN's 4×4/2) runs as a stride-1 convolution over 2×2 space-to-depth blocks.
+
+  Same sums (kernel tap (2i + p, 2j + q) meets block (i, j), phase (p, q)), so the same
+  parameters and values up to float rounding. Why: XLA:CPU computes the input gradient of a
+  strided convolution as a convolution over a zero-dilated input, ~4× the work on its slow
+  path; the stride-1 form's gradients are plain convolutions. 16×256² D+G step: 11.0 -> 9.7 s
+  on 2 cores. Other backends (and other shapes) get `lax.conv_general_dilated` itself.
+  """
+  kh, kw, c, k = rhs.shape
+  plain = functools.partial(lax.conv_general_dilated, lhs, rhs, window_strides, padding,
+                            lhs_dilation, rhs_dilation, dimension_numbers, feature_group_count,
+                            precision=precision, preferred_element_type=preferred_element_type)
+  nhwc = lax.conv_dimension_numbers(lhs.shape, rhs.shape, ("NHWC", "HWIO", "NHWC"))
+  if (jax.default_backend() != "cpu" or tuple(window_strides) != (2, 2) or kh % 2 or kw % 2
+      or feature_group_count != 1 or any(d not in (None, (1, 1)) for d in
+                                          (lhs_dilation, rhs_dilation))
+      or lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers) != nhwc
+      or isinstance(padding, str)):
+    return plain()
+  (pt, pb), (pl, pr) = padding
+  n, h, w, _ = lhs.shape
+  oh, ow = (h + pt + pb - kh) // 2 + 1, (w + pl + pr - kw) // 2 + 1
+  ph, pw = 2 * oh + kh - 2, 2 * ow + kw - 2      # rows/cols the output reads; even
+  x = lax.pad(lhs, jnp.zeros((), lhs.dtype),   # negative high padding crops unread rows
+              [(0, 0, 0), (pt, ph - h - pt, 0), (pl, pw - w - pl, 0), (0, 0, 0)])
+  x = x.reshape(n, ph // 2, 2, pw // 2, 2, c).transpose(0, 1, 3, 2, 4, 5)
+  x = x.reshape(n, ph // 2, pw // 2, 4 * c)
+  r = rhs.reshape(kh // 2, 2, kw // 2, 2, c, k).transpose(0, 2, 1, 3, 4, 5)
+  r = r.reshape(kh // 2, kw // 2, 4 * c, k)
+  return lax.conv_general_dilated(x, r, (1, 1), "VALID", dimension_numbers=nhwc,
+                                  precision=precision,
+                                  preferred_element_type=preferred_element_type)
 
 
 def batch_norm(train: bool, dtype: Any = jnp.float32, name: str | None = None) -> nn.BatchNorm:
