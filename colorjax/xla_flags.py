@@ -43,3 +43,8 @@ def apply() -> str:
   if flags:
     os.environ["XLA_FLAGS"] = flags
   return flags
+
+
+def cpu_convolutions_on_eigen() -> bool:
+  """Whether this process runs with colorjax's CPU flag (set by `apply()` or by hand)."""
+  return CPU_CONVOLUTIONS_TO_EIGEN in os.environ.get("XLA_FLAGS", "")

@@ -66,11 +66,13 @@ def test_input_size_must_divide_by_32():
 
 
 @pytest.mark.parametrize("size, kernel, pad", [(16, 4, 1), (17, 4, 1), (15, 4, 2), (12, 2, 0)])
-def test_space_to_depth_conv_equals_the_strided_convolution(size, kernel, pad):
+def test_space_to_depth_conv_equals_the_strided_convolution(size, kernel, pad, monkeypatch):
   """The CPU form of the PatchGAN's stride-2 convolutions: same values and gradients as
   `lax.conv_general_dilated`, also for odd sizes (unread rows cropped) and other paddings."""
   from jax import lax
+  from colorjax import xla_flags
   from colorjax.models.layers import space_to_depth_conv
+  monkeypatch.setenv("XLA_FLAGS", xla_flags.CPU_CONVOLUTIONS_TO_EIGEN)   # the form follows it
   rng = np.random.default_rng(0)
   x = jnp.asarray(rng.standard_normal((2, size, size + 1, 3)), jnp.float32)
   w = jnp.asarray(rng.standard_normal((kernel, kernel, 3, 5)), jnp.float32)
@@ -91,3 +93,14 @@ def test_space_to_depth_conv_equals_the_strided_convolution(size, kernel, pad):
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
   for g, r in zip(got_grads, want_grads):
     np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4)
+
+
+def test_space_to_depth_conv_follows_the_xla_flag(monkeypatch):
+  """Without colorjax's CPU flag (YNNPACK convolutions) the plain strided convolution is used."""
+  from colorjax.models.layers import space_to_depth_conv
+  monkeypatch.setenv("XLA_FLAGS", "")
+  x, w = jnp.ones((1, 8, 8, 2)), jnp.ones((4, 4, 2, 3))
+  dn = ("NHWC", "HWIO", "NHWC")
+  jaxpr = str(jax.make_jaxpr(lambda x, w: space_to_depth_conv(
+      x, w, (2, 2), ((1, 1), (1, 1)), dimension_numbers=dn))(x, w))
+  assert "window_strides=(2, 2)" in jaxpr

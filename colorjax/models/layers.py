@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from colorjax import xla_flags
+
 # pix2pix initialisation: conv kernels ~ N(0, 0.02), BatchNorm scale ~ N(1, 0.02).
 conv_init = nn.initializers.normal(stddev=0.02)
 
@@ -37,21 +39,24 @@ def conv(features: int, kernel: int, stride: int = 1, padding: int | None = None
 def space_to_depth_conv(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
                         dimension_numbers=None, feature_group_count=1, precision=None,
                         preferred_element_type=None):
-  """`lax.conv_general_dilated` for `nn.Conv`; on CPU a stride-2 NHWC convolution with an even
-  kernel (the PatchGAN's 4×4/2) runs as a stride-1 convolution over 2×2 space-to-depth blocks.
+  """`lax.conv_general_dilated` for `nn.Conv`; on CPU with colorjax's XLA flag (convolutions on
+  Eigen, `colorjax.xla_flags`) a stride-2 NHWC convolution with an even kernel (the PatchGAN's
+  4×4/2) runs as a stride-1 convolution over 2×2 space-to-depth blocks.
 
   Same sums (kernel tap (2i + p, 2j + q) meets block (i, j), phase (p, q)), so the same
   parameters and values up to float rounding. Why: XLA:CPU computes the input gradient of a
   strided convolution as a convolution over a zero-dilated input, ~4× the work on its slow
-  path; the stride-1 form's gradients are plain convolutions. 16×256² D+G step: 11.0 -> 9.7 s
-  on 2 cores. Other backends (and other shapes) get `lax.conv_general_dilated` itself.
+  path; the stride-1 form's gradients are plain convolutions. 16×256² D+G step on 2 cores:
+  11.0 -> 9.7 s with the flag; without it (YNNPACK convolutions) the rewrite is slower, so it
+  follows the flag, read when the model is traced. Elsewhere: `lax.conv_general_dilated`.
   """
   kh, kw, c, k = rhs.shape
   plain = functools.partial(lax.conv_general_dilated, lhs, rhs, window_strides, padding,
                             lhs_dilation, rhs_dilation, dimension_numbers, feature_group_count,
                             precision=precision, preferred_element_type=preferred_element_type)
   nhwc = lax.conv_dimension_numbers(lhs.shape, rhs.shape, ("NHWC", "HWIO", "NHWC"))
-  if (jax.default_backend() != "cpu" or tuple(window_strides) != (2, 2) or kh % 2 or kw % 2
+  if (jax.default_backend() != "cpu" or not xla_flags.cpu_convolutions_on_eigen()
+      or tuple(window_strides) != (2, 2) or kh % 2 or kw % 2
       or feature_group_count != 1 or any(d not in (None, (1, 1)) for d in
                                           (lhs_dilation, rhs_dilation))
       or lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers) != nhwc
