@@ -3,7 +3,7 @@
 XLA:CPU in jaxlib 0.10 hands every float32 convolution to YNNPACK. For this model YNNPACK runs
 the weight-gradient convolutions at 35-65 GFLOP/s where XLA's Eigen path does 140-190, and
 Eigen's forward convolutions are as fast or faster (2-core Xeon; benchmarks/convolutions.py).
-With convolutions left to Eigen (YNNPACK's other fusions kept) the CPU D+G step is 20-25%
+With convolutions left to Eigen (YNNPACK's other fusions kept) the CPU D+G step is about 20%
 faster (benchmarks/train_step.py). GPU backends ignore the flag.
 
 The flag is experimental, and a jaxlib that does not know an XLA flag aborts the process, so
