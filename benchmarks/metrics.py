@@ -41,6 +41,17 @@ def _median_times(fns, repeats):
   return {name: statistics.median(t) for name, t in times.items()}
 
 
+def _report(rows, rate, skimage, ours, label, goal):
+  """Prints each candidate's rate and its ratio to `skimage` float64, then ours against
+  skimage's float64 and float32 runs."""
+  base = rows[f"{skimage} float64"]
+  for name, t in rows.items():
+    print(f"  {name:42s} {rate(t)}   {base / t:7.1f}x skimage-f64")
+  best = rows[ours]
+  print(f"  -> {label} vs skimage float64: {base / best:.1f}x; vs skimage float32: "
+        f"{rows[f'{skimage} float32'] / best:.1f}x (goal >= {goal}x)")
+
+
 def _random_lab(rng, n):
   return np.stack([rng.uniform(0, 100, n), rng.uniform(-110, 110, n),
                    rng.uniform(-110, 110, n)], axis=-1)
@@ -92,14 +103,8 @@ def main():
     with jax.enable_x64(True):
       f64(k1, k2).block_until_ready()
   fns["colorjax ciede2000 (jit) float64"] = run64
-  rows = _median_times(fns, args.repeats)
-  base = rows["skimage deltaE_ciede2000 float64"]
-  for name, t in rows.items():
-    print(f"  {name:42s} {n / t / 1e6:9.2f} Mpx/s   {base / t:7.1f}x skimage-f64")
-  best = rows["colorjax ciede2000 (jit) float32"]
-  print(f"  -> colorjax float32 vs skimage float64: {base / best:.1f}x; "
-        f"vs skimage float32: {rows['skimage deltaE_ciede2000 float32'] / best:.1f}x "
-        f"(goal >= 20x)")
+  _report(_median_times(fns, args.repeats), lambda t: f"{n / t / 1e6:9.2f} Mpx/s",
+          "skimage deltaE_ciede2000", "colorjax ciede2000 (jit) float32", "colorjax float32", 20)
 
   # ---------------------------------------------------------------- SSIM
   nb = args.ssim_batch
@@ -120,13 +125,8 @@ def main():
   import dm_pix
   h = jax.jit(dm_pix.ssim)
   sfns["dm_pix.ssim (jit) float32, for reference"] = lambda: h(xj, yj).block_until_ready()
-  srows = _median_times(sfns, args.repeats)
-  sbase = srows["skimage structural_similarity float64"]
-  for name, t in srows.items():
-    print(f"  {name:42s} {nb / t:9.1f} img/s   {sbase / t:7.1f}x skimage-f64")
-  sbest = srows["colorjax ssim (jit) float32"]
-  print(f"  -> colorjax vs skimage float64: {sbase / sbest:.1f}x; vs skimage float32: "
-        f"{srows['skimage structural_similarity float32'] / sbest:.1f}x (goal >= 5x)")
+  _report(_median_times(sfns, args.repeats), lambda t: f"{nb / t:9.1f} img/s",
+          "skimage structural_similarity", "colorjax ssim (jit) float32", "colorjax", 5)
   err = np.abs(np.asarray(g(xj, yj)) - np.array(
       [structural_similarity(y[i], x[i], **sk_kw) for i in range(nb)])).max()
   print(f"  max |colorjax - skimage| SSIM on this batch: {err:.2e}")

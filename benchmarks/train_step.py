@@ -38,6 +38,8 @@ def parse_args(argv=None) -> argparse.Namespace:
   p.add_argument("--disc_width", type=int, default=64)
   p.add_argument("--peer", default="auto", choices=("auto", "on", "off"),
                  help="PyTorch peer: auto = when torch is importable")
+  p.add_argument("--order", default="interleaved", choices=("interleaved", "sequential"),
+                 help="peer steps between JAX's (same load) or after them (each alone)")
   p.add_argument("--peak", action="store_true", help="also measure a dense matmul peak")
   p.add_argument("--xla_flags", default="", help="extra XLA_FLAGS for this run")
   p.add_argument("--stock_xla", action="store_true",
@@ -144,16 +146,20 @@ def main(argv=None) -> dict:
   if args.peer == "on" or (args.peer == "auto" and torch_available()):
     peer = TorchPeer(args.batch, args.size)
     print(f"peer: {peer.source}", flush=True)
-  for _ in range(args.warmup):
-    state, _, metrics = jax_step(state)
-    if peer:
-      peer.step()
+  # interleaved (default): one step each in turn, so both see the same machine load;
+  # sequential: all of JAX's steps, then all of the peer's, each on an otherwise idle machine.
+  phases = [("jax", "peer")] if args.order == "interleaved" else [("jax",), ("peer",)]
   jax_times, peer_times = [], []
-  for _ in range(args.steps):             # interleaved: both see the same machine load
-    state, dt, metrics = jax_step(state)
-    jax_times.append(dt)
-    if peer:
-      peer_times.append(peer.step())
+  for phase in phases:
+    for i in range(args.warmup + args.steps):
+      if "jax" in phase:
+        state, dt, metrics = jax_step(state)
+        if i >= args.warmup:
+          jax_times.append(dt)
+      if "peer" in phase and peer:
+        dt = peer.step()
+        if i >= args.warmup:
+          peer_times.append(dt)
   if peer:
     peer.close()
   losses = {k: float(v) for k, v in jax.device_get(metrics).items()}

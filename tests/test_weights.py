@@ -5,6 +5,7 @@ the file-format and error tests build torchvision-named state dicts with numpy a
 """
 import functools
 import os
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -13,6 +14,7 @@ import pytest
 
 from colorjax import convert, state
 from colorjax.models import generator, weights
+from conftest import ROOT
 
 RESNET34 = (3, 4, 6, 3)
 RESNET18 = (2, 2, 2, 2)
@@ -96,51 +98,44 @@ def test_npz_import_maps_names_and_sums_rgb(tmp_path):
     assert a.shape == b.shape and b.dtype == np.float32 and isinstance(b, np.ndarray)
 
 
+def load_file(tmp_path, sd, stages=RESNET10):
+  """Saves state dict `sd` as .npz and loads it into a width-8 encoder of `stages`."""
+  path = str(tmp_path / "weights.npz")
+  np.savez(path, **sd)
+  _, variables = encoder_variables(stages, 8)
+  return weights.load_encoder_weights(variables, path)
+
+
 def test_missing_key_is_named(tmp_path):
   sd = numpy_state_dict(RESNET10, width=8)
   del sd["layer3.0.bn2.running_var"]
-  path = str(tmp_path / "cut.npz")
-  np.savez(path, **sd)
-  _, variables = encoder_variables(RESNET10, 8)
   with pytest.raises(weights.WeightsError, match=r"missing key 'layer3\.0\.bn2\.running_var'"):
-    weights.load_encoder_weights(variables, path)
+    load_file(tmp_path, sd)
 
 
 def test_wrong_shape_names_key_and_both_shapes(tmp_path):
   sd = numpy_state_dict(RESNET10, width=8)
   sd["layer2.0.conv1.weight"] = np.zeros((16, 8, 5, 5), np.float32)
-  path = str(tmp_path / "bad.npz")
-  np.savez(path, **sd)
-  _, variables = encoder_variables(RESNET10, 8)
   with pytest.raises(weights.WeightsError) as e:
-    weights.load_encoder_weights(variables, path)
+    load_file(tmp_path, sd)
   msg = str(e.value)
   assert "'layer2.0.conv1.weight'" in msg and "(16, 8, 5, 5)" in msg and "(16, 8, 3, 3)" in msg
   assert "\n" not in msg
 
 
 def test_width_mismatch_names_first_conv(tmp_path):
-  path = str(tmp_path / "wide.npz")
-  np.savez(path, **numpy_state_dict(RESNET10, width=16))
-  _, variables = encoder_variables(RESNET10, 8)
   with pytest.raises(weights.WeightsError, match=r"'conv1\.weight' has shape \(16, 3, 7, 7\)"):
-    weights.load_encoder_weights(variables, path)
+    load_file(tmp_path, numpy_state_dict(RESNET10, width=16))
 
 
 def test_deeper_file_than_model_is_rejected(tmp_path):
-  path = str(tmp_path / "r18.npz")
-  np.savez(path, **numpy_state_dict(RESNET18, width=8))
-  _, variables = encoder_variables(RESNET10, 8)
   with pytest.raises(weights.WeightsError, match=r"'layer1\.1\.conv1\.weight' has no place"):
-    weights.load_encoder_weights(variables, path)
+    load_file(tmp_path, numpy_state_dict(RESNET18, width=8))
 
 
 def test_resnet18_file_loads_into_resnet18_model(tmp_path):
   sd = numpy_state_dict(RESNET18, width=8)
-  path = str(tmp_path / "r18.npz")
-  np.savez(path, **sd)
-  _, variables = encoder_variables(RESNET18, 8)
-  out = weights.load_encoder_weights(variables, path)
+  out = load_file(tmp_path, sd, RESNET18)
   np.testing.assert_array_equal(out["params"]["encoder"]["layer4_1"]["conv2"]["kernel"],
                                 np.transpose(sd["layer4.1.conv2.weight"], (2, 3, 1, 0)))
 
@@ -203,23 +198,9 @@ def torch_resnet(stages, width=64):
   torch = pytest.importorskip("torch")
   nn = torch.nn
 
-  class BasicBlock(nn.Module):
-    def __init__(self, cin, c, stride):
-      super().__init__()
-      self.conv1 = nn.Conv2d(cin, c, 3, stride, 1, bias=False)
-      self.bn1 = nn.BatchNorm2d(c)
-      self.relu = nn.ReLU(inplace=True)
-      self.conv2 = nn.Conv2d(c, c, 3, 1, 1, bias=False)
-      self.bn2 = nn.BatchNorm2d(c)
-      self.downsample = None
-      if stride != 1 or cin != c:
-        self.downsample = nn.Sequential(nn.Conv2d(cin, c, 1, stride, bias=False),
-                                        nn.BatchNorm2d(c))
-
-    def forward(self, x):
-      identity = x if self.downsample is None else self.downsample(x)
-      y = self.relu(self.bn1(self.conv1(x)))
-      return self.relu(self.bn2(self.conv2(y)) + identity)
+  if os.path.join(ROOT, "benchmarks") not in sys.path:
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+  from peer_torch import BasicBlock     # the PyTorch peer's block: torchvision's names and math
 
   class ResNet(nn.Module):
     def __init__(self):
