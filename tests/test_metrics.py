@@ -188,11 +188,37 @@ def test_shapes_dtypes_vmap():
                              rtol=1e-6)
   np.testing.assert_allclose(np.asarray(_de(lab1, lab2[0, 0, :1])),     # broadcasting
                              np.asarray(_de(lab1, np.broadcast_to(lab2[0, 0, :1], lab1.shape))))
-  # Block path (lax.map over whole blocks, the remainder in one call) == one call.
-  n = 2 * metrics._CPU_PIXEL_BLOCK + 7
-  big1, big2 = (_random_lab(rng, n).astype(np.float32) for _ in range(2))
-  whole = jax.jit(metrics._ciede2000_parts)(*big1.T, *big2.T)
-  np.testing.assert_allclose(np.asarray(_de(big1, big2)), np.asarray(whole), rtol=1e-6, atol=1e-6)
+  # The fast forward pass (Newton rsqrt, plain sqrt) == the differentiable formula.
+  big1, big2 = (_random_lab(rng, 50_000).astype(np.float32) for _ in range(2))
+  exact = jax.jit(metrics._ciede2000_parts)(*big1.T, *big2.T)
+  np.testing.assert_allclose(np.asarray(_de(big1, big2)), np.asarray(exact), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("x64", [False, True])
+def test_newton_rsqrt_within_about_one_ulp(x64):
+  rng = np.random.default_rng(9)
+  dt = np.float64 if x64 else np.float32
+  fi = np.finfo(dt)
+  exps = np.log10([2 * float(fi.tiny), float(fi.max)])
+  x = np.concatenate([10.0 ** rng.uniform(*exps, 200_000),
+                      [2 * fi.tiny, fi.max, 1.0, 0.25, 4.0]]).astype(dt)
+  with jax.enable_x64(x64):
+    y = np.asarray(jax.jit(metrics._rsqrt_newton)(jnp.asarray(x)))
+  assert y.dtype == dt
+  ref = 1.0 / np.sqrt(x.astype(np.longdouble))
+  assert np.max(np.abs((y - ref) / ref)) <= 1.5 * fi.eps
+
+
+def test_ciede2000_is_one_loop_fusion_on_cpu():
+  """Its speed on CPU rests on XLA fusing the whole formula into one loop (no
+  intermediate arrays, all cores): any sqrt or divide whose value has several users
+  splits it (see metrics._rsqrt_newton).  This guards that against edits."""
+  if jax.default_backend() != "cpu":
+    pytest.skip("CPU compilation")
+  x = jnp.zeros((4096, 3), jnp.float32)
+  hlo = jax.jit(metrics.ciede2000).lower(x, x).compile().as_text()
+  entry = hlo[hlo.index("\nENTRY"):]
+  assert entry.count(" fusion(") == 1, entry
 
 
 @pytest.mark.parametrize("x64", [False, True])
