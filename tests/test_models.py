@@ -104,3 +104,33 @@ def test_space_to_depth_conv_follows_the_xla_flag(monkeypatch):
   jaxpr = str(jax.make_jaxpr(lambda x, w: space_to_depth_conv(
       x, w, (2, 2), ((1, 1), (1, 1)), dimension_numbers=dn))(x, w))
   assert "window_strides=(2, 2)" in jaxpr
+
+
+@pytest.mark.parametrize("shape", [(2, 8, 8, 3), (1, 7, 9, 2), (2, 5, 6, 4), (1, 1, 1, 1)])
+def test_stem_max_pool_equals_flax_values_and_gradients(shape):
+  """The stem's 3×3/2 pool over strided views: `nn.max_pool`'s values, and its gradient
+  to the first maximum of each window, also where windows tie (zeros after ReLU)."""
+  import functools
+  import flax.linen as nn
+  from colorjax.models.layers import max_pool_3x3_s2
+  ref = functools.partial(nn.max_pool, window_shape=(3, 3), strides=(2, 2),
+                          padding=((1, 1), (1, 1)))
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.standard_normal(shape), jnp.float32)
+  for x in (x, jax.nn.relu(x), jnp.round(x)):          # continuous, then with many ties
+    y, vjp = jax.vjp(max_pool_3x3_s2, x)
+    want, want_vjp = jax.vjp(ref, x)
+    assert y.shape == want.shape and np.array_equal(y, want)
+    g = jnp.asarray(rng.standard_normal(y.shape), jnp.float32)
+    np.testing.assert_allclose(vjp(g)[0], want_vjp(g)[0], rtol=0, atol=1e-6)
+
+
+def test_upsample_gradient_sums_each_block():
+  from colorjax.models.layers import upsample2x
+  rng = np.random.default_rng(1)
+  x = jnp.asarray(rng.standard_normal((2, 3, 5, 4)), jnp.float32)
+  y, vjp = jax.vjp(upsample2x, x)
+  np.testing.assert_array_equal(y, jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2))
+  g = jnp.asarray(rng.standard_normal(y.shape), jnp.float32)
+  want = g.reshape(2, 3, 2, 5, 2, 4).sum(axis=(2, 4))
+  np.testing.assert_allclose(vjp(g)[0], want, rtol=1e-6, atol=1e-6)

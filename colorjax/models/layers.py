@@ -88,12 +88,70 @@ def batch_norm(train: bool, dtype: Any = jnp.float32, name: str | None = None) -
                       name=name)
 
 
+@jax.custom_vjp
 def upsample2x(x: jnp.ndarray) -> jnp.ndarray:
-  """Nearest-neighbour ×2 upsampling of an NHWC tensor (as `F.interpolate(scale_factor=2)`)."""
+  """Nearest-neighbour ×2 upsampling of an NHWC tensor (as `F.interpolate(scale_factor=2)`).
+
+  Its gradient sums each 2×2 block as four strided slices rather than autodiff's reduce over
+  a [N, H, 2, W, 2, C] view: XLA:CPU hands that reduce to YNNPACK together with the
+  convolution that produces the gradient, and runs the pair ~10× slower than the
+  convolution alone on Eigen (16×256² step: the full-resolution decoder's pair took 0.8 s).
+  """
   n, h, w, c = x.shape
   x = jnp.broadcast_to(x[:, :, None, :, None, :], (n, h, 2, w, 2, c))
   return x.reshape(n, 2 * h, 2 * w, c)
 
 
-max_pool_3x3_s2 = functools.partial(nn.max_pool, window_shape=(3, 3), strides=(2, 2),
-                                    padding=((1, 1), (1, 1)))
+def _upsample2x_fwd(x):
+  return upsample2x(x), None
+
+
+def _upsample2x_bwd(_, g):
+  return (g[:, 0::2, 0::2] + g[:, 0::2, 1::2] + g[:, 1::2, 0::2] + g[:, 1::2, 1::2],)
+
+
+upsample2x.defvjp(_upsample2x_fwd, _upsample2x_bwd)
+
+
+def _pool_taps(x):
+  """The nine stride-2 views of `x` (NHWC) padded by 1 with -inf, for a 3×3/2 window with
+  padding 1: tap (i, j) holds input pixel (2a + i - 1, 2b + j - 1) at output (a, b)."""
+  n, h, w, c = x.shape
+  oh, ow = (h - 1) // 2 + 1, (w - 1) // 2 + 1
+  xp = jnp.pad(x, ((0, 0), (1, 2 * oh - h), (1, 2 * ow - w), (0, 0)), constant_values=-jnp.inf)
+  return [xp[:, i:i + 2 * oh - 1:2, j:j + 2 * ow - 1:2] for i in range(3) for j in range(3)]
+
+
+@jax.custom_vjp
+def max_pool_3x3_s2(x: jnp.ndarray) -> jnp.ndarray:
+  """3×3 max pooling, stride 2, padding 1 (ResNet's stem pool; `nn.max_pool`'s values).
+
+  Forward and gradient are elementwise over nine strided views; the gradient goes to the
+  first maximum of each window in row-major order (as PyTorch and XLA's select-and-scatter).
+  Why not `nn.max_pool`: on XLA:CPU its gradient is a variadic reduce-window carrying argmax
+  indices that costs ~0.1 s of a 16×256² step; this costs a few ms.
+  """
+  return functools.reduce(jnp.maximum, _pool_taps(x))
+
+
+def _max_pool_fwd(x):
+  y = max_pool_3x3_s2(x)
+  return y, (x, y)
+
+
+def _max_pool_bwd(res, g):
+  x, y = res
+  n, h, w, c = x.shape
+  oh, ow = y.shape[1:3]
+  taken = jnp.zeros(y.shape, bool)
+  dxp = jnp.zeros((n, 2 * oh + 1, 2 * ow + 1, c), g.dtype)
+  for k, tap in enumerate(_pool_taps(x)):
+    i, j = divmod(k, 3)
+    hit = (tap == y) & ~taken
+    taken = taken | hit
+    dxp = dxp + lax.pad(jnp.where(hit, g, 0).astype(g.dtype), jnp.zeros((), g.dtype),
+                        [(0, 0, 0), (i, 2 - i, 1), (j, 2 - j, 1), (0, 0, 0)])
+  return (dxp[:, 1:1 + h, 1:1 + w],)
+
+
+max_pool_3x3_s2.defvjp(_max_pool_fwd, _max_pool_bwd)
