@@ -5,12 +5,20 @@ Each flag set runs in its own process (XLA reads XLA_FLAGS once); the table puts
 side with the ratio. Times are medians of --repeats jitted calls after a warm-up.
 
   python benchmarks/convolutions.py --batch 8 --size 128
+
+--census instead compiles the full D+G training step (as benchmarks/train_step.py does, with
+colorjax's flags), takes every convolution XLA left in it, times each one alone on random data
+and prints the slowest, the totals by layer and kind, and their sum: the time the step would
+take if it did nothing but its convolutions, each as fast as it runs alone.
+
+  python benchmarks/convolutions.py --census --batch 16 --size 256
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -69,13 +77,110 @@ def worker(batch: int, size: int, repeats: int) -> dict:
   return out
 
 
+_CONV = re.compile(r"\n\s*(%[\w.\-]+) = (\w+\[[\d,]*\])\S* convolution\((%[\w.\-]+), "
+                   r"(%[\w.\-]+)\), window=\{([^}]*)\}, dim_labels=(\w+)_(\w+)->(\w+)(.*)")
+_DEF = re.compile(r"\n\s*(%[\w.\-]+) = (\w+\[[\d,]*\])")
+_SPEC = {"b": "N", "f": "C", "i": "I", "o": "O", "0": "H", "1": "W"}
+
+
+def _dims(shape: str) -> tuple:
+  return tuple(int(v) for v in shape[shape.index("[") + 1:-1].split(",") if v)
+
+
+def _window(text: str) -> dict:
+  """Keyword arguments of lax.conv_general_dilated from an HLO `window={...}` attribute."""
+  w = dict(kv.split("=") for kv in text.split())
+  ints = lambda key, default: tuple(int(v) for v in w[key].split("x")) if key in w else default
+  size = ints("size", ())
+  pad = [tuple(int(p) for p in v.split("_")) for v in w["pad"].split("x")] if "pad" in w else None
+  return dict(size=size, window_strides=ints("stride", (1,) * len(size)),
+              padding=pad or [(0, 0)] * len(size), lhs_dilation=ints("lhs_dilate", None),
+              rhs_dilation=ints("rhs_dilate", None))
+
+
+def _layer(rest: str) -> tuple[str, str]:
+  """(layer path, 'forward' or 'backward') from an instruction's op_name metadata."""
+  m = re.search(r'op_name="([^"]+)"', rest)
+  if not m:
+    return "(no metadata)", "backward"
+  parts = [p for p in m.group(1).split("/")[1:] if not p.startswith("conv_general")]
+  kind = "backward" if any(p.startswith("transpose(") for p in parts) else "forward"
+  parts = [re.sub(r"^(?:transpose\()?(?:jvp\()?(\w+)\)*$", r"\1", p) for p in parts]
+  return "/".join(parts), kind
+
+
+def census(batch: int, size: int, repeats: int, top: int) -> None:
+  sys.path.insert(0, ROOT)
+  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+  from colorjax import xla_flags
+  xla_flags.apply()
+  import collections
+
+  import jax
+  import numpy as np
+  from train_step import compiled_step
+  _, compiled, _, _, _ = compiled_step(batch, size, "float32")
+  hlo = compiled.as_text()
+  shapes = dict(_DEF.findall(hlo))
+  rng = np.random.default_rng(0)
+  rows = []
+  for name, out, lhs, rhs, window, ls, rs, os_, rest in _CONV.findall(hlo):
+    kw = _window(window)
+    size_ = kw.pop("size")
+    groups = re.search(r"feature_group_count=(\d+)", rest)
+    spec = tuple("".join(_SPEC[c] for c in x) for x in (ls, rs, os_))
+    x = rng.standard_normal(_dims(shapes[lhs])).astype(np.float32)
+    k = rng.standard_normal(_dims(shapes[rhs])).astype(np.float32)
+    fn = jax.jit(lambda x, k, kw=kw, spec=spec, g=int(groups.group(1)) if groups else 1:
+                 jax.lax.conv_general_dilated(x, k, **kw, dimension_numbers=spec,
+                                              feature_group_count=g))
+    x, k = jax.device_put(x), jax.device_put(k)
+    jax.block_until_ready(fn(x, k))
+    times = []
+    for _ in range(repeats):
+      t = time.perf_counter()
+      jax.block_until_ready(fn(x, k))
+      times.append(time.perf_counter() - t)
+    ms = statistics.median(times) * 1e3
+    kshape = _dims(shapes[rhs])
+    flops = 2 * np.prod(_dims(out)) * np.prod(kshape) / kshape[rs.index("o")]
+    layer, kind = _layer(rest)
+    spatial = tuple(_dims(shapes[lhs])[ls.index(c)] for c in "01")
+    if max(size_) > 7 or size_ == spatial:      # a window as large as the activation map: dW
+      kind = "weight gradient"
+    elif kind == "backward":
+      kind = "input gradient"
+    rows.append((ms, flops / ms / 1e6, layer, kind, shapes[lhs], shapes[rhs], out, "x".join(
+        map(str, size_))))
+  total = sum(r[0] for r in rows)
+  print(f"{len(rows)} convolutions in the compiled step (batch {batch}, {size} px, float32), "
+        f"each timed alone, median of {repeats}; XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
+  print(f"{'ms':>8} {'GFLOP/s':>8}  {'kind':15} {'layer':34} lhs, rhs -> out (window)")
+  for ms, gf, layer, kind, a, b, out, win in sorted(rows, reverse=True)[:top]:
+    print(f"{ms:8.1f} {gf:8.0f}  {kind:15} {layer[:34]:34} {a}, {b} -> {out} ({win})")
+  for title, key in (("by kind", lambda r: r[3]),
+                     ("by network", lambda r: r[2].split("/")[0] or "?")):
+    sums = collections.Counter()
+    for r in rows:
+      sums[key(r)] += r[0]
+    print(f"{title}: " + "; ".join(f"{k} {v / 1e3:.2f} s" for k, v in sums.most_common()))
+  print(f"sum of all convolutions: {total / 1e3:.2f} s per step "
+        f"(compare the whole step: benchmarks/train_step.py --batch {batch} --size {size})")
+
+
 def main(argv=None) -> None:
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   p.add_argument("--batch", type=int, default=8)
   p.add_argument("--size", type=int, default=128)
   p.add_argument("--repeats", type=int, default=5)
+  p.add_argument("--census", action="store_true",
+                 help="time every convolution of the compiled training step instead")
+  p.add_argument("--top", type=int, default=15, help="--census: slowest convolutions to list")
   p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
   args = p.parse_args(argv)
+  if args.census:
+    census(args.batch, args.size, args.repeats, args.top)
+    return
   if args.worker:
     print(json.dumps(worker(args.batch, args.size, args.repeats)))
     return

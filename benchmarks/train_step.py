@@ -105,35 +105,13 @@ def main(argv=None) -> dict:
   import jax
   import jax.numpy as jnp
   import numpy as np
-  from colorjax import config_lib
-  from colorjax.train import Trainer
-  from configs import default
-
-  config = default.get_config()
-  config.image_size, config.batch_size, config.dtype = args.size, args.batch, args.dtype
-  config.model.encoder, config.model.encoder_width = args.encoder, args.width
-  config.disc.width = args.disc_width
-  config.data.domains = ("toon",)          # the step reads no data; a domain needing no folder
-  config = config_lib.finalize(config)
-  config_lib.validate(config)
 
   dev = jax.devices()[0]
   print(f"device: {jax.device_count()} × {dev.platform} {dev.device_kind}; jax {jax.__version__}; "
         f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}", flush=True)
-  print(f"step: D+G (Trainer.gan_step), batch {args.batch}, {args.size} px, {config.dtype}, "
-        f"G {args.encoder}-UNet width {args.width}, D width {args.disc_width}", flush=True)
-
-  trainer = Trainer(config)
-  state = trainer.init(0)
-  rng = np.random.default_rng(0)
+  config, compiled, state, batch, compile_s = compiled_step(
+      args.batch, args.size, args.dtype, args.encoder, args.width, args.disc_width)
   s = args.size
-  batch = trainer.shard_batch({
-      "L": rng.uniform(-1, 1, (args.batch, s, s, 1)).astype(np.float32),
-      "ab": rng.uniform(-1, 1, (args.batch, s, s, 2)).astype(np.float32)})
-
-  t = time.perf_counter()
-  compiled = trainer.gan_step.lower(state, batch).compile()
-  compile_s = time.perf_counter() - t
   flops = _flops(compiled)
 
   def jax_step(state):
@@ -194,6 +172,35 @@ def main(argv=None) -> dict:
   if args.profile:
     result["profile"] = profile_step(compiled, state, batch)
   return result
+
+
+def compiled_step(batch: int, size: int, dtype: str = "", encoder: str = "resnet34",
+                  width: int = 64, disc_width: int = 64):
+  """(config, compiled gan_step, initial state, a random batch, compile seconds) for a step of
+  this shape."""
+  import numpy as np
+  from colorjax import config_lib
+  from colorjax.train import Trainer
+  from configs import default
+
+  config = default.get_config()
+  config.image_size, config.batch_size, config.dtype = size, batch, dtype
+  config.model.encoder, config.model.encoder_width = encoder, width
+  config.disc.width = disc_width
+  config.data.domains = ("toon",)          # the step reads no data; a domain needing no folder
+  config = config_lib.finalize(config)
+  config_lib.validate(config)
+  print(f"step: D+G (Trainer.gan_step), batch {batch}, {size} px, {config.dtype}, "
+        f"G {encoder}-UNet width {width}, D width {disc_width}", flush=True)
+  trainer = Trainer(config)
+  state = trainer.init(0)
+  rng = np.random.default_rng(0)
+  data = trainer.shard_batch({
+      "L": rng.uniform(-1, 1, (batch, size, size, 1)).astype(np.float32),
+      "ab": rng.uniform(-1, 1, (batch, size, size, 2)).astype(np.float32)})
+  t = time.perf_counter()
+  compiled = trainer.gan_step.lower(state, data).compile()
+  return config, compiled, state, data, time.perf_counter() - t
 
 
 def _op_kinds(hlo_text: str) -> dict:
