@@ -118,9 +118,10 @@ def census(batch: int, size: int, repeats: int, top: int) -> None:
 
   import jax
   import numpy as np
-  from train_step import compiled_step
+  from train_step import _op_kinds, compiled_step
   _, compiled, _, _, _ = compiled_step(batch, size, "float32")
   hlo = compiled.as_text()
+  weight_grads = {k for k, v in _op_kinds(hlo).items() if v.endswith("weight gradient")}
   shapes = dict(_DEF.findall(hlo))
   rng = np.random.default_rng(0)
   rows = []
@@ -145,8 +146,7 @@ def census(batch: int, size: int, repeats: int, top: int) -> None:
     kshape = _dims(shapes[rhs])
     flops = 2 * np.prod(_dims(out)) * np.prod(kshape) / kshape[rs.index("o")]
     layer, kind = _layer(rest)
-    spatial = tuple(_dims(shapes[lhs])[ls.index(c)] for c in "01")
-    if max(size_) > 7 or size_ == spatial:      # a window as large as the activation map: dW
+    if name.lstrip("%") in weight_grads:
       kind = "weight gradient"
     elif kind == "backward":
       kind = "input gradient"

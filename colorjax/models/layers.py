@@ -149,7 +149,7 @@ def _max_pool_bwd(res, g):
     i, j = divmod(k, 3)
     hit = (tap == y) & ~taken
     taken = taken | hit
-    dxp = dxp + lax.pad(jnp.where(hit, g, 0).astype(g.dtype), jnp.zeros((), g.dtype),
+    dxp = dxp + lax.pad(jnp.where(hit, g, 0), jnp.zeros((), g.dtype),
                         [(0, 0, 0), (i, 2 - i, 1), (j, 2 - j, 1), (0, 0, 0)])
   return (dxp[:, 1:1 + h, 1:1 + w],)
 
