@@ -41,15 +41,16 @@ def train_step(state: GANState, batch: dict, *, g_model, d_model, tx_g, tx_d, l1
                adversarial: bool = True) -> tuple[GANState, dict]:
   """One pix2pix update: D on real vs fake (loss halved), then G on BCE(D(fake), 1) + λ·L1.
 
-  `batch`: {"L": [B,H,W,1], "ab": [B,H,W,2]} in [-1, 1]. G runs forward once; its vjp carries
+  `batch`: {"L": [B,H,W,1], "ab": [B,H,W,2]} in [-1, 1], and "hints" [B,H,W,3] for a hint
+  model (G's input only; D still judges ab given L). G runs forward once; its vjp carries
   the gradient of the G loss back after D has been updated (as in pix2pix's PyTorch code).
   With `adversarial=False` (warm-up) only G is trained, on L1 alone. Returns float32 scalars.
   """
-  L, ab = batch["L"], batch["ab"]
+  L, ab, hints = batch["L"], batch["ab"], batch.get("hints")
 
   def g_forward(params):
     fake, mut = g_model.apply({"params": params, "batch_stats": state.g.batch_stats}, L,
-                              train=True, mutable=["batch_stats"])
+                              hints=hints, train=True, mutable=["batch_stats"])
     return fake, mut["batch_stats"]
 
   fake, g_vjp, g_stats = jax.vjp(g_forward, state.g.params, has_aux=True)
@@ -89,8 +90,10 @@ def train_step(state: GANState, batch: dict, *, g_model, d_model, tx_g, tx_d, l1
 
 
 def eval_step(g_params, g_stats, batch: dict, *, g_model) -> tuple[jax.Array, jax.Array]:
-  """Inference-mode prediction and per-image L1 (normalised ab) for a batch."""
-  fake = g_model.apply({"params": g_params, "batch_stats": g_stats}, batch["L"], train=False)
+  """Inference-mode prediction and per-image L1 (normalised ab) for a batch (its "hints", if
+  any, go to G; validation batches carry none: a hint model is selected in automatic mode)."""
+  fake = g_model.apply({"params": g_params, "batch_stats": g_stats}, batch["L"],
+                       hints=batch.get("hints"), train=False)
   return fake, jnp.abs(fake - batch["ab"]).mean(axis=(1, 2, 3))
 
 
@@ -141,7 +144,7 @@ class Trainer:
       x = np.asarray(x)
       return jax.make_array_from_process_local_data(self.batch_sharding, x,
                                                     x.shape if whole else None)
-    return {k: put(batch[k]) for k in ("L", "ab")}
+    return {k: put(batch[k]) for k in ("L", "ab", "hints") if k in batch}
 
 
 def data_mesh() -> jax.sharding.Mesh:
@@ -293,7 +296,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
     dataset = pipeline.train_dataset(train_records, config.image_size, local_batch, config.seed,
                                      config.data.workers, config.data.on_bad_image,
                                      shard_index=jax.process_index(),
-                                     shard_count=jax.process_count())
+                                     shard_count=jax.process_count(),
+                                     hints=bool(config.model.get("hints", False)))
     # Closed on every exit: grain's worker processes and shared memory are released.
     data_iter = cleanup.enter_context(contextlib.closing(iter(dataset)))
 

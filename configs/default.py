@@ -39,6 +39,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.encoder_width = 64
   config.model.decoder_widths = (256, 128, 64, 32, 16)
   config.model.encoder_weights = ""  # torchvision ResNet34 (.pth/.safetensors/.npz) or ""
+  config.model.hints = False         # True: G also reads sparse colour hints (configs/hints.py)
 
   config.disc = ml_collections.ConfigDict()
   config.disc.width = 64

@@ -10,6 +10,7 @@ def build_models(config):
   import jax.numpy as jnp
   dtype = jnp.dtype(config.get("dtype", "float32") or "float32")
   g = Generator(encoder=config.model.encoder, encoder_width=config.model.encoder_width,
-                decoder_widths=tuple(config.model.decoder_widths), dtype=dtype)
+                decoder_widths=tuple(config.model.decoder_widths),
+                hints=bool(config.model.get("hints", False)), dtype=dtype)
   d = Discriminator(width=config.disc.width, layers=config.disc.layers, dtype=dtype)
   return g, d

@@ -4,7 +4,9 @@ Mirrors segmentation_models_pytorch's `Unet('resnet34', in_channels=1, classes=2
 encoder stem 7×7/2 → max-pool → BasicBlock stages; decoder blocks upsample ×2, concatenate
 the skip at the same resolution (1/16, 1/8, 1/4, 1/2) and apply two 3×3 conv-BN-ReLU; a 3×3
 head gives 2 channels through tanh. At full size it has 24,430,242 parameters, exactly the
-PyTorch reference.
+PyTorch reference. A hint model (`hints=True`, Zhang et al. 2017) also reads a sparse colour-hint
+map: its stem convolution has 4 input channels (L, hint a, hint b, hint mask), 9,408 more
+parameters at full size; nothing else changes.
 """
 from __future__ import annotations
 
@@ -80,9 +82,11 @@ class DecoderBlock(nn.Module):
 
 
 class Generator(nn.Module):
-  """L → ab colorizer.
+  """L (+ colour hints) → ab colorizer.
 
   Input: `L` [N, H, W, 1], normalised lightness L*/50 − 1 in [-1, 1]; H and W multiples of 32.
+  `hints` (only for `hints=True` models): None (automatic mode, the same as no hint anywhere)
+  or [N, H, W, 3] = (hint a*/110, hint b*/110, mask in {0, 1}), zero where mask is 0.
   Output: ab [N, H, W, 2] in [-1, 1] (tanh), i.e. a*/110 and b*/110; float32 whatever `dtype`.
   `dtype` is the compute dtype (float32 or bfloat16); parameters and BatchNorm statistics stay
   float32.
@@ -91,10 +95,11 @@ class Generator(nn.Module):
   encoder_width: int = 64
   decoder_widths: Sequence[int] = (256, 128, 64, 32, 16)
   out_channels: int = 2
+  hints: bool = False             # a 4-channel input: L plus the hint map
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, L, train: bool = False):
+  def __call__(self, L, hints=None, train: bool = False):
     if self.encoder not in ENCODER_STAGES:
       raise ValueError(f"model.encoder={self.encoder!r}: expected one of {sorted(ENCODER_STAGES)}")
     if len(self.decoder_widths) != 5:
@@ -102,8 +107,19 @@ class Generator(nn.Module):
     if L.shape[1] % 32 or L.shape[2] % 32:
       raise ValueError(f"Generator input {L.shape[1]}×{L.shape[2]}: height and width must be "
                        "multiples of 32")
+    x = L.astype(self.dtype)
+    if self.hints:
+      if hints is None:
+        hints = jnp.zeros(L.shape[:3] + (3,), self.dtype)
+      if hints.shape != L.shape[:3] + (3,):
+        raise ValueError(f"Generator hints {hints.shape}: expected {L.shape[:3] + (3,)} "
+                         "(hint a/110, hint b/110, mask) at the size of L")
+      x = jnp.concatenate([x, hints.astype(self.dtype)], axis=-1)
+    elif hints is not None:
+      raise ValueError("this generator was built without hint inputs (config.model.hints=False); "
+                       "train a hint model (configs/hints.py) or pass hints=None")
     feats = ResNetEncoder(ENCODER_STAGES[self.encoder], self.encoder_width, self.dtype,
-                          name="encoder")(L.astype(self.dtype), train)
+                          name="encoder")(x, train)
     x, skips = feats[-1], feats[-2::-1] + [None]     # skips at 1/16, 1/8, 1/4, 1/2, none
     for i, (width, skip) in enumerate(zip(self.decoder_widths, skips)):
       x = DecoderBlock(width, self.dtype, name=f"decoder{i}")(x, skip, train)
