@@ -22,8 +22,12 @@ def run(mode: str, config, flags) -> int:
       return 0
     if mode == "eval":
       from colorjax import evaluate
+      counts = evaluate.parse_hint_counts(flags.hints) if flags.hints else None
       evaluate.evaluate_run(workdir, eval_dirs=flags.eval_dirs or None, step=flags.step,
                             print_summary=True)
+      if counts:
+        evaluate.evaluate_hints(workdir, counts, eval_dirs=flags.eval_dirs or None,
+                                step=flags.step, print_summary=True)
       return 0
     if mode == "study":
       from colorjax import study

@@ -31,6 +31,8 @@ MODELS = ("cartoon", "movie", "mixed")
 TIME_FILE = "study_time.json"        # per run dir: accumulated training wall time
 MEAN_AB_MAX_IMAGES = 512             # cap on training images streamed for the mean_ab baseline
 SAMPLES_PER_DOMAIN = 4               # rows of the sample grids: the first test images by index
+HINT_COUNTS = (0, 1, 2, 5, 10, 20)   # hint models: the ΔE00-vs-hints curve's points
+HINT_IMAGES = 16                     # ... over the first test images of each domain
 
 
 def model_configs(config) -> dict:
@@ -213,6 +215,24 @@ def _samples(predictors: dict, records: list, image_size: int, batch_size: int,
           for i, (name, _) in enumerate(examples)]
 
 
+def _first_vs_selected(run_dir: str, predict, batch_size: int) -> dict | None:
+  """RGB of the first epoch's saved validation samples next to the selected checkpoint's
+  prediction on the same images (None if the run saved none, e.g. it has no validation)."""
+  from colorjax import train
+  path = train.samples_path(run_dir, 1)
+  if not os.path.exists(path):
+    return None
+  with np.load(path) as f:
+    L, first, truth = (f[k].astype(np.float32) for k in ("L", "ab", "ab_true"))
+    names = [str(n) for n in f["image"]]
+  pad = max(batch_size - len(L), 0)   # the compiled evaluation batch
+  L_in = jnp.asarray(np.concatenate([L, np.zeros((pad, *L.shape[1:]), L.dtype)]))
+  selected = np.asarray(predict(L_in))[:len(L)]
+  to_rgb = lambda ab: np.asarray(color.model_outputs_to_rgb(jnp.asarray(L), jnp.asarray(ab)))
+  return {"image": names, "grey": to_rgb(np.zeros_like(first)), "first": to_rgb(first),
+          "selected": to_rgb(selected), "truth": to_rgb(truth)}
+
+
 def _selection(run_dir: str, step: int, history: list[dict]) -> dict:
   rec = next((r for r in report.epoch_records(history) if int(r["step"]) == int(step)), None)
   return {"selected_step": int(step), "selected_epoch": rec["epoch"] if rec else None,
@@ -293,6 +313,23 @@ def _run_study(config, configs: dict, domains: tuple, workdir: str, t_start: flo
       fname = f"samples_{domain}.png"
       report.sample_grid(samples, MODELS, domain, trained_on, os.path.join(out, fname))
       figures[f"Sample colourisations: {domain} test images"] = fname
+  for name in MODELS:
+    first = _first_vs_selected(os.path.join(workdir, name), predictors[name], batch)
+    if first is not None:
+      fname = f"epochs_{name}.png"
+      report.epoch_samples_grid(first, name, 1, runs[name]["selected_epoch"],
+                                os.path.join(out, fname))
+      figures[f"First vs selected epoch: {name} (validation images)"] = fname
+  hint_table = None
+  if config.model.get("hints", False):
+    print(f"[study] hint models: ΔE00 by number of hints on the first {HINT_IMAGES} test images "
+          "of each domain", flush=True)
+    hint_table = evaluate.hint_curves(
+        {m: (predictors[m], True) for m in MODELS},
+        {d: list(records[:HINT_IMAGES]) for d, records in test.items()}, HINT_COUNTS,
+        config.image_size, config.seed, batch)
+    report.hint_curves_chart(hint_table, MODELS, domains, trained_on, os.path.join(out, "hints.png"))
+    figures["ΔE00 vs number of hints (each model given the hints, then propagated)"] = "hints.png"
   report.colorfulness_chart(summary, [*MODELS, "mean_ab"], domains, trained_on,
                             os.path.join(out, "colorfulness.png"))
   figures["Colourfulness: predictions vs ground truth"] = "colorfulness.png"
@@ -315,8 +352,11 @@ def _run_study(config, configs: dict, domains: tuple, workdir: str, t_start: flo
       "study_wall_s": time.time() - t_start,
   }
   sentences = report.findings(summary, MODELS, domains, trained_on)
+  if hint_table is not None:
+    sentences += report.hint_findings(hint_table, MODELS, domains)
   with open(os.path.join(out, "summary.json"), "w") as f:
-    json.dump({"setup": setup, "summary": summary, "findings": sentences}, f, indent=2)
+    json.dump({"setup": setup, "summary": summary, "findings": sentences,
+               **({"hints": hint_table} if hint_table is not None else {})}, f, indent=2)
   path = os.path.join(out, "report.md")
   report.write_markdown(path, summary, setup, sentences, figures)
   _print_summary(summary)

@@ -254,6 +254,41 @@ def validation_loss(trainer: Trainer, state: GANState, records, config) -> float
   return total / max(count, 1.0)
 
 
+SAMPLE_IMAGES = 4           # validation images whose first-epoch colourisation is kept
+
+
+def samples_path(workdir: str, epoch: int) -> str:
+  return os.path.join(workdir, "samples", f"epoch_{epoch:04d}.npz")
+
+
+def save_epoch_samples(trainer: Trainer, state: GANState, records, config, workdir: str,
+                       epoch: int) -> None:
+  """Keep this epoch's predictions for the first SAMPLE_IMAGES validation images (automatic
+  mode) in `samples/epoch_NNNN.npz`: "L", "ab" (predicted), "ab_true" as float16 normalised
+  [k,S,S,·], "image" (names). The study's report sets the first epoch's next to the selected
+  checkpoint's (the paper's Figure 3). Saved instead of keeping the first epoch's checkpoint:
+  a few hundred KB rather than the whole G+D+Adam state, and no change to which checkpoints
+  are kept. Written atomically; a resumed epoch rewrites the same values.
+  """
+  if jax.process_index() != 0:
+    return
+  from colorjax import evaluate
+  batch = next(pipeline.eval_batches(list(records[:SAMPLE_IMAGES]), config.image_size,
+                                     _eval_batch_size(config)))
+  fake, _ = trainer.eval_step(state.g.params, state.g.batch_stats,
+                              trainer.shard_batch(batch, whole=True))
+  keep = np.asarray(batch["mask"]) > 0
+  names = [evaluate.record_name(records[int(i)]) for i in np.asarray(batch["index"])[keep]]
+  path = samples_path(workdir, epoch)
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  tmp = path + ".tmp.npz"
+  np.savez_compressed(tmp, L=np.asarray(batch["L"])[keep].astype(np.float16),
+                      ab=np.asarray(fake)[keep].astype(np.float16),
+                      ab_true=np.asarray(batch["ab"])[keep].astype(np.float16),
+                      image=np.array(names))
+  os.replace(tmp, path)
+
+
 def _eval_batch_size(config) -> int:
   n = jax.device_count()
   bs = int(config.data.get("eval_batch_size", config.batch_size))
@@ -360,6 +395,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
                      "epoch_time_s": time.time() - t_epoch, "warmup": step <= warmup_steps,
                      "bad_images": n_bad, "grey_images": n_grey}
           logger.write(summary)
+          if epoch == 1 and val_records:
+            save_epoch_samples(trainer, state, val_records, config, workdir, epoch)
           metrics_for_best = {checkpoints.VAL_METRIC: val} if math.isfinite(val) else None
           epoch_l1, epoch_n, t_epoch = 0.0, 0, time.time()
         checkpoints.save(mngr, step, state, data_iter.get_state(), config_json, metrics_for_best)
