@@ -36,7 +36,8 @@ def run(mode: str, config, flags) -> int:
     if mode == "colorize":
       from colorjax import inference
       return inference.colorize_cli(workdir, flags.input, flags.output, saturation=flags.saturation,
-                                    fmt=flags.format, step=flags.step)
+                                    fmt=flags.format, step=flags.step,
+                                    hints=flags.hints)
     raise config_lib.ConfigError(f"--mode={mode!r}: expected one of {', '.join(config_lib.MODES)}")
   except (config_lib.ConfigError, sources.DataError, checkpoints.CheckpointError,
           decode.BadImage) as e:

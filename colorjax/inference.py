@@ -40,6 +40,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from colorjax import checkpoints, config_lib
+from colorjax import hints as hints_lib
 from colorjax.data import decode, sources
 
 MIN_SIDE = 2          # px; smaller images carry no usable structure
@@ -282,7 +283,7 @@ class Colorizer:
   """
 
   def __init__(self, config, variables: dict, render_size: int | None = None,
-               step: int | None = None):
+               step: int | None = None, path: str | None = None):
     import jax
     import jax.numpy as jnp
     from colorjax import models
@@ -290,70 +291,145 @@ class Colorizer:
     if render_size < BUCKET_STEP or render_size % BUCKET_STEP:
       raise ValueError(f"render_size={render_size}: must be a positive multiple of "
                        f"{BUCKET_STEP} (the encoder downsamples 5 times)")
-    self.config, self.step, self.render_size = config, step, render_size
+    self.config, self.step, self.render_size, self.path = config, step, render_size, path
     g_model, _ = models.build_models(config)
     # float32 everywhere: CPU has no fast bfloat16, and inference cost is small anyway.
     g_model = g_model.clone(dtype=jnp.float32)
     self._variables = jax.device_put(variables)
-    self._apply = jax.jit(lambda v, L: g_model.apply(v, L, train=False))
+    if self.takes_hints:    # a hint-conditioned generator: L plus (a/110, b/110, mask)
+      self._apply = jax.jit(lambda v, L, H: g_model.apply(v, L, hints=H, train=False))
+    else:
+      self._apply = jax.jit(lambda v, L: g_model.apply(v, L, train=False))
     self._compiled: dict[tuple[int, ...], Any] = {}
+
+  @property
+  def takes_hints(self) -> bool:
+    """Whether the generator was trained with hint channels (`config.model.hints`)."""
+    return bool(self.config.model.get("hints", False))
+
+  @property
+  def checkpoint_info(self) -> dict:
+    """What this colorizer runs: {"path", "step", "config", "takes_hints", "render_size"}."""
+    return {"path": self.path, "step": self.step, "config": self.config.get("name", ""),
+            "takes_hints": self.takes_hints, "render_size": self.render_size}
 
   @property
   def compiled_shapes(self) -> tuple[tuple[int, ...], ...]:
     """The model input shapes [B, h, w, 1] compiled so far (one entry per compilation)."""
     return tuple(self._compiled)
 
-  def _predict(self, L: np.ndarray) -> np.ndarray:
-    """Normalised L [B, h, w, 1] → ab [B, h, w, 2] in [-1, 1], compiling once per shape."""
+  def _predict(self, L: np.ndarray, H: np.ndarray | None = None) -> np.ndarray:
+    """Normalised L [B, h, w, 1] (+ hint input [B, h, w, 3] for a hint model) → ab
+    [B, h, w, 2] in [-1, 1], compiling once per shape."""
     import jax
     fn = self._compiled.get(L.shape)
+    args = (L,) if H is None else (L, H)
     if fn is None:
-      fn = self._apply.lower(self._variables, jax.ShapeDtypeStruct(L.shape, np.float32)).compile()
+      specs = [jax.ShapeDtypeStruct(a.shape, np.float32) for a in args]
+      fn = self._apply.lower(self._variables, *specs).compile()
       self._compiled[L.shape] = fn
-    return np.asarray(fn(self._variables, L))
+    return np.asarray(fn(self._variables, *args))
 
-  def __call__(self, image: ImageLike, saturation: float = 1.0) -> np.ndarray:
-    """Colour one image; returns uint8 H×W×3 (H×W×4 if the input has alpha)."""
-    return self.many([image], batch_size=1, saturation=saturation)[0]
+  def bucket(self, prepared: Prepared) -> tuple[int, int]:
+    """The render bucket (h, w) of a prepared image: the model's input size for it."""
+    return bucket_shape(*prepared.lightness.shape, self.render_size)
 
-  def many(self, images: Iterable[ImageLike], batch_size: int = 8,
-           saturation: float = 1.0) -> list[np.ndarray]:
-    """Colour many images, batched by bucket shape; returns the outputs in input order.
+  def bucket_lightness(self, prepared: Prepared) -> np.ndarray:
+    """L* [h, w] in [0, 100] of a prepared image at its render bucket (antialiased bicubic)."""
+    bh, bw = self.bucket(prepared)
+    return np.clip(_resize(prepared.lightness, bh, bw, Image.BICUBIC), 0.0, 100.0)
 
-    Batches are padded to `batch_size` (or, when a bucket has fewer images, to the next
-    power of two), so each bucket compiles at most log2(batch_size) + 1 times. Outputs may
-    differ from single-image calls by one 8-bit level: XLA sums convolutions in a
-    batch-size-dependent order.
+  def hint_maps(self, prepared: Prepared, hints: hints_lib.Hints,
+                patch: int = hints_lib.DEFAULT_PATCH) -> tuple[np.ndarray, np.ndarray]:
+    """An image's hints (input pixel coordinates) → (a*b* [h, w, 2] Lab units, mask [h, w])
+    at its render bucket; raises hints.HintError (one line, naming the hint)."""
+    return hints_lib.rasterise(hints, *prepared.lightness.shape, self.bucket(prepared), patch)
+
+  def predict(self, prepared_list: Sequence[ImageLike], hints=None, batch_size: int = 8,
+              patch: int = hints_lib.DEFAULT_PATCH) -> list[np.ndarray]:
+    """The colours: a*b* [h, w, 2] float32 in Lab units at each image's render bucket.
+
+    `prepared_list`: `Prepared` inputs (anything else is passed through `prepare`).
+    `hints`: None, or one entry per image: None, a list of (x, y, colour[, patch]) in the
+    image's pixel coordinates, or a hints.Scribble. All hints are validated before the model
+    runs (hints.HintError). A hint model (config.model.hints) also reads the sparse hint map;
+    for every model, an image's hints are then propagated over the model's prediction
+    (hints.propagate), so where no hint reaches, the model's colour is kept exactly.
+
+    Images are batched by bucket shape; batches are padded to `batch_size` (or, when a
+    bucket has fewer images, to the next power of two), so each bucket compiles at most
+    log2(batch_size) + 1 times. Results may differ from single-image calls in the last
+    float bits: XLA sums convolutions in a batch-size-dependent order.
     """
     if batch_size < 1:
       raise ValueError(f"batch_size={batch_size}: must be >= 1")
-    saturation = _check_saturation(saturation)
-    prepared = [prepare(im) for im in images]
+    prepared = [prepare(im) for im in prepared_list]
+    if hints is None:
+      hints = [None] * len(prepared)
+    elif isinstance(hints, (str, hints_lib.Scribble)) or len(hints) != len(prepared):
+      raise ValueError(f"hints: expected one list of hints per image ({len(prepared)}), "
+                       f"got {hints!r:.80}")
+    maps = [None if h is None else self.hint_maps(p, h, patch) for p, h in zip(prepared, hints)]
     groups: dict[tuple[int, int], list[int]] = {}
     for i, p in enumerate(prepared):
-      groups.setdefault(bucket_shape(*p.lightness.shape, self.render_size), []).append(i)
+      groups.setdefault(self.bucket(p), []).append(i)
     out: list[np.ndarray | None] = [None] * len(prepared)
     for (bh, bw), members in groups.items():
       for start in range(0, len(members), batch_size):
         chunk = members[start:start + batch_size]
         padded = min(batch_size, 1 << (len(chunk) - 1).bit_length())
         L = np.zeros((padded, bh, bw, 1), np.float32)
+        H = np.zeros((padded, bh, bw, 3), np.float32) if self.takes_hints else None
+        small = {}
         for j, i in enumerate(chunk):
-          small = _resize(prepared[i].lightness, bh, bw, Image.BICUBIC)
-          L[j, ..., 0] = np.clip(small / 50.0 - 1.0, -1.0, 1.0)
-        ab = self._predict(L)
+          small[i] = _resize(prepared[i].lightness, bh, bw, Image.BICUBIC)
+          L[j, ..., 0] = np.clip(small[i] / 50.0 - 1.0, -1.0, 1.0)
+          if H is not None and maps[i] is not None:
+            H[j] = hints_lib.model_hint_input(*maps[i])
+        ab = self._predict(L, H)
         for j, i in enumerate(chunk):
-          out[i] = self._finish(prepared[i], ab[j], saturation)
+          out[i] = ab[j] * np.float32(AB_SCALE)
+          if maps[i] is not None:      # (no hint pixel: the prior comes back unchanged)
+            out[i] = hints_lib.propagate(np.clip(small[i], 0.0, 100.0), *maps[i], prior_ab=out[i])
     return out
 
-  def _finish(self, p: Prepared, ab_small: np.ndarray, saturation: float) -> np.ndarray:
-    """Upsample ab to full size, join the full-resolution L*, convert, attach alpha."""
-    h, w = p.lightness.shape
-    ab = np.stack([_resize(ab_small[..., c], h, w, Image.BILINEAR) for c in range(2)], -1)
-    rgb = lab_to_rgb8(p.lightness, p.luminance, ab * np.float32(AB_SCALE * saturation))
-    if p.alpha is not None:
-      rgb = np.concatenate([rgb, p.alpha[..., None]], axis=-1)
+  def render(self, prepared: Prepared, ab_bucket: np.ndarray, saturation: float = 1.0) -> np.ndarray:
+    """a*b* at the bucket (Lab units) + the full-resolution L* → uint8 H×W×3 (H×W×4 with alpha).
+
+    The ab map is upsampled (bilinear) to the input's size, scaled by `saturation`, joined
+    with the input's own L* and converted with gamut mapping that keeps L*.
+    """
+    saturation = _check_saturation(saturation)
+    h, w = prepared.lightness.shape
+    ab = np.stack([_resize(ab_bucket[..., c], h, w, Image.BILINEAR) for c in range(2)], -1)
+    rgb = lab_to_rgb8(prepared.lightness, prepared.luminance, ab * np.float32(saturation))
+    if prepared.alpha is not None:
+      rgb = np.concatenate([rgb, prepared.alpha[..., None]], axis=-1)
     return rgb
+
+  def __call__(self, image: ImageLike, hints: hints_lib.Hints = None, saturation: float = 1.0,
+               patch: int = hints_lib.DEFAULT_PATCH) -> np.ndarray:
+    """Colour one image; returns uint8 H×W×3 (H×W×4 if the input has alpha).
+
+    `hints`: [(x, y, colour), ...] in the image's pixel coordinates (x = column, y = row;
+    colour "#rrggbb" or (r, g, b) 0..255, of which a*b* is used), or a hints.Scribble;
+    `patch`: a hint's square side in bucket pixels. Lightness always stays the input's.
+    """
+    return self.many([image], batch_size=1, saturation=saturation,
+                     hints=None if hints is None else [hints], patch=patch)[0]
+
+  def many(self, images: Iterable[ImageLike], batch_size: int = 8, saturation: float = 1.0,
+           hints=None, patch: int = hints_lib.DEFAULT_PATCH) -> list[np.ndarray]:
+    """Colour many images, batched by bucket shape (see `predict`); outputs in input order.
+
+    `hints`: None or one hint list (or None) per image. Outputs may differ from
+    single-image calls by one 8-bit level: XLA sums convolutions in a batch-size-dependent
+    order.
+    """
+    saturation = _check_saturation(saturation)
+    prepared = [prepare(im) for im in images]
+    abs_ = self.predict(prepared, hints=hints, batch_size=batch_size, patch=patch)
+    return [self.render(p, ab, saturation) for p, ab in zip(prepared, abs_)]
 
 
 def _check_saturation(saturation: float) -> float:
@@ -374,7 +450,7 @@ def load(path: str | os.PathLike, step: int | None = None,
       training image size).
   """
   config, variables, step = checkpoints.restore_generator(os.fspath(path), step)
-  return Colorizer(config, variables, render_size=render_size, step=step)
+  return Colorizer(config, variables, render_size=render_size, step=step, path=os.fspath(path))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -493,8 +569,39 @@ def _skip_reason(error: Exception) -> str:
   return text.split(": ", 1)[1] if isinstance(error, decode.BadImage) and ": " in text else text
 
 
+def _image_size(path: str) -> tuple[int, int] | None:
+  """(height, width) of an image file as displayed (EXIF orientation applied), from its
+  header only; None if it cannot be opened (the colorize loop then reports it)."""
+  try:
+    with Image.open(path) as im:
+      w, h = im.size
+      if im.getexif().get(0x0112) in (5, 6, 7, 8):     # rotated by 90°: sides swap
+        w, h = h, w
+      return h, w
+  except Exception:      # PIL raises many types for unreadable files
+    return None
+
+
+def load_cli_hints(hints_path: str, jobs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+  """{input path: validated hints} for `--hints=FILE|FOLDER`, all read before any image is
+  coloured; a bad file or hint raises ConfigError('--hints: <file>: <hint>: <reason>')."""
+  if not os.path.exists(hints_path):
+    raise config_lib.ConfigError(f"--hints={hints_path}: no such file or directory")
+  found = {}
+  for src, _ in jobs:
+    size = _image_size(src)
+    if size is None:
+      continue
+    try:
+      found[src] = hints_lib.hints_for_image(hints_path, src, *size)
+    except hints_lib.HintError as e:
+      raise config_lib.ConfigError(f"--hints: {e}") from None
+  return found
+
+
 def colorize_cli(workdir: str, inputs: Sequence[str], output: str | None,
-                 saturation: float = 1.0, fmt: str | None = None, step: int | None = None) -> int:
+                 saturation: float = 1.0, fmt: str | None = None, step: int | None = None,
+                 hints: str | None = None) -> int:
   """The `--mode=colorize` command. Returns 0 (all done), 1 (some skipped).
 
   Images go through the model one at a time, so that the command's pixels are exactly those
@@ -502,7 +609,11 @@ def colorize_cli(workdir: str, inputs: Sequence[str], output: str | None,
   sizes); on CPU the full-resolution colour conversion costs more than the model, so
   batching would gain little here.
 
-  Usage errors (no inputs, no --output, bad --saturation/--format, nothing to do) raise
+  `hints`: `--hints`, a JSON/PNG hint file used for every input, or a folder with one per
+  input named by the image's stem (none there: no hints for that image); all are validated
+  before colouring starts.
+
+  Usage errors (no inputs, no --output, bad --saturation/--format/--hints, nothing to do) raise
   config_lib.ConfigError; a missing or broken run raises checkpoints.CheckpointError; both
   become one line and exit code 2 in colorjax.cli.
   """
@@ -524,13 +635,14 @@ def colorize_cli(workdir: str, inputs: Sequence[str], output: str | None,
     for path, reason in todo.skipped:
       print(f"skipped {path}: {reason}", file=sys.stderr)
     raise config_lib.ConfigError(f"--input: nothing to colorize in {', '.join(inputs)}")
+  image_hints = load_cli_hints(hints, todo.jobs) if hints else {}
   colorizer = load(workdir, step=step)
   skipped, done = list(todo.skipped), 0
   t0 = time.perf_counter()
   with tqdm(total=len(todo.jobs), unit="img", desc="colorize", file=sys.stderr) as bar:
     for src, dst in todo.jobs:
       try:
-        rgb = colorizer(prepare(src), saturation=saturation)
+        rgb = colorizer(prepare(src), hints=image_hints.get(src), saturation=saturation)
         save_image(rgb, dst)
         done += 1
       except (decode.BadImage, ValueError) as e:
