@@ -8,6 +8,9 @@ from colorjax import checkpoints, config_lib
 from colorjax.data import decode, sources
 
 
+APP_PACKAGES = ("fastapi", "starlette", "uvicorn", "anyio")   # the `app` extra
+
+
 def default_workdir(config) -> str:
   return os.path.join("runs", config.get("name", "default"))
 
@@ -33,6 +36,16 @@ def run(mode: str, config, flags) -> int:
       from colorjax import inference
       return inference.colorize_cli(workdir, flags.input, flags.output, saturation=flags.saturation,
                                     fmt=flags.format, step=flags.step)
+    if mode == "serve":
+      try:
+        from colorjax import app
+      except ImportError as e:
+        if (e.name or "").split(".")[0] not in APP_PACKAGES:
+          raise
+        raise config_lib.ConfigError(
+            f"--mode=serve needs the app extra ({e.name} is missing): pip install -e '.[app]'"
+        ) from None
+      return app.serve(workdir, host=flags.host, port=flags.port, step=flags.step)
     raise config_lib.ConfigError(f"--mode={mode!r}: expected one of {', '.join(config_lib.MODES)}")
   except (config_lib.ConfigError, sources.DataError, checkpoints.CheckpointError,
           decode.BadImage) as e:

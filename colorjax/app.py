@@ -1,0 +1,433 @@
+"""The local web app: colorize, steer with clicks, compare a study's models (`--mode=serve`).
+
+  python launch.py --mode=serve --workdir=RUN_OR_STUDY_DIR [--port=7860] [--host=127.0.0.1]
+
+FastAPI + uvicorn serve ONE static page (`colorjax/static/index.html`, plain HTML/JS: no build
+step, no CDN, no web fonts). Its Content-Security-Policy allows this origin only, so the page
+works offline by construction. (Gradio would also run offline, but it is a far larger
+dependency, its image widget does not give a colour picker + click-to-hint + before/after
+slider in one view, and its assets are not ours to audit; the page here is ~400 lines.)
+
+HTTP API. Every request carries the image's bytes as the request body; the server keeps no
+per-user state, writes no files, and never reads a path sent by a client:
+  GET  /                   the page
+  GET  /api/models         the models ({name, step, config, run, takes_hints}) and the limits
+  POST /api/preview?kind=grey|original     → PNG: the input's L* as grey, or the upright original
+  POST /api/colorize?model=NAME&saturation=S&patch=P&hints=JSON     → PNG at full resolution
+       hints: JSON [[x, y, "#rrggbb"], ...] in the image's pixel coordinates (after EXIF
+       orientation); response headers X-Model, X-Checkpoint-Step, X-Seconds
+  GET  /api/queue          {"queued": requests waiting for or using the device}
+Errors are JSON {"error": "<one line>"}: 400 unreadable, 413 too large (bytes or pixels,
+decompression bombs included), 415 not an accepted image type (checked by content, with PIL),
+422 bad parameter, 500 anything else (one line; the traceback goes to the server's log only).
+
+All model work runs on one worker thread (a FIFO queue): requests are serialised on the one
+device and none is dropped; decoding and PNG encoding run outside it.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import importlib.resources
+import inspect
+import io
+import json
+import logging
+import math
+import os
+import re
+import socket
+import struct
+import sys
+import threading
+import time
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from colorjax import config_lib, inference, study
+
+import fastapi                      # the `app` extra (colorjax.cli names it when missing)
+import uvicorn
+from fastapi import responses
+
+MAX_BYTES = 32 << 20                # upload size limit (bytes)
+MAX_PIXELS = 24_000_000             # decoded size limit (px): ~6000×4000
+MAX_HINTS = 256
+FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")    # PIL decoders tried on uploads
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' blob: data:; connect-src 'self'; form-action 'none'; "
+        "frame-ancestors 'none'; base-uri 'none'")
+log = logging.getLogger("colorjax.app")
+
+
+class RequestError(Exception):
+  """A request the server refuses: HTTP status and a one-line message for the page."""
+
+  def __init__(self, status: int, message: str):
+    super().__init__(message)
+    self.status = status
+
+
+@dataclasses.dataclass
+class Model:
+  name: str
+  colorizer: inference.Colorizer
+  info: dict                        # checkpoint_info: run, step, config, takes_hints
+
+
+# ---------------------------------------------------------------------------------------------
+# Models
+
+
+def find_runs(workdir: str) -> dict[str, str]:
+  """{model name: run dir}: one run directory, or a study's cartoon/ movie/ mixed/ runs."""
+  if not os.path.isdir(workdir):
+    raise config_lib.ConfigError(f"--workdir={workdir}: no such directory")
+  if os.path.isdir(os.path.join(workdir, "checkpoints")):
+    return {os.path.basename(os.path.abspath(workdir)) or "model": workdir}
+  runs = {m: os.path.join(workdir, m) for m in study.MODELS
+          if os.path.isdir(os.path.join(workdir, m, "checkpoints"))}
+  if not runs:
+    raise config_lib.ConfigError(
+        f"--workdir={workdir}: neither a run directory (no checkpoints/ inside) nor a study "
+        f"directory (no {', '.join(m + '/' for m in study.MODELS)} runs inside)")
+  return runs
+
+
+def _takes(colorizer, name: str) -> bool:
+  return name in inspect.signature(colorizer.__call__).parameters
+
+
+def checkpoint_info(colorizer, run_dir: str) -> dict:
+  """What the page shows about a model: run dir, checkpoint step, config name, hints."""
+  info = getattr(colorizer, "checkpoint_info", None)
+  info = dict(info) if info else {"run": os.path.abspath(run_dir), "step": colorizer.step,
+                                  "config": colorizer.config.get("name", "?")}
+  info.setdefault("takes_hints", _takes(colorizer, "hints"))
+  return {k: (v if isinstance(v, (bool, int, float, str, type(None))) else str(v))
+          for k, v in info.items()}
+
+
+def load_models(workdir: str, step: int | None = None) -> dict[str, Model]:
+  """Load every model of a run or study directory (CheckpointError if one cannot be read)."""
+  models = {}
+  for name, run_dir in find_runs(workdir).items():
+    colorizer = inference.load(run_dir, step=step)
+    models[name] = Model(name, colorizer, checkpoint_info(colorizer, run_dir))
+  return models
+
+
+# ---------------------------------------------------------------------------------------------
+# Uploads
+
+
+def decode_upload(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
+  """Image bytes → an upright, loaded PIL image; RequestError with a one-line reason.
+
+  The type is decided by content (PIL's decoders for FORMATS), never by a name. The pixel
+  count is checked from the header, before anything is decompressed.
+  """
+  if not data:
+    raise RequestError(400, "empty upload (0 bytes)")
+  try:
+    with warnings.catch_warnings():
+      warnings.simplefilter("error", Image.DecompressionBombWarning)
+      im = Image.open(io.BytesIO(data), formats=FORMATS)
+      w, h = im.size
+      if w * h > max_pixels:
+        raise RequestError(413, f"image too large: {w}×{h} px = {w * h / 1e6:.1f} Mpx "
+                                f"(the limit is {max_pixels / 1e6:.1f} Mpx)")
+      im = ImageOps.exif_transpose(im)
+      im.load()
+  except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+    raise RequestError(413, f"image too large: its header declares more pixels than the "
+                            f"limit of {max_pixels / 1e6:.1f} Mpx (a decompression bomb?)") from None
+  except Image.UnidentifiedImageError:
+    raise RequestError(415, f"not an image: expected {', '.join(FORMATS)} "
+                            f"(checked by content, not by file name)") from None
+  except (OSError, SyntaxError, ValueError, EOFError, struct.error, MemoryError) as e:
+    reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+    raise RequestError(400, f"cannot decode the image ({reason})") from None
+  if min(im.size) < inference.MIN_SIDE:
+    raise RequestError(400, f"image too small: {im.size[0]}×{im.size[1]} px "
+                            f"(need at least {inference.MIN_SIDE} px per side)")
+  return im
+
+
+def _display_rgb(im: Image.Image) -> np.ndarray:
+  """The image as 8-bit RGB(A) for display."""
+  if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+    a = inference.pil_to_array(im)
+    a = np.clip(a * 255.0, 0, 255) if a.dtype == np.float32 else a / 257.0
+    return np.round(a).astype(np.uint8)
+  has_alpha = "A" in im.getbands() or "transparency" in im.info
+  return np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
+
+
+def is_colour(rgb: np.ndarray) -> bool:
+  return rgb.ndim == 3 and not (np.array_equal(rgb[..., 0], rgb[..., 1])
+                                and np.array_equal(rgb[..., 1], rgb[..., 2]))
+
+
+def encode_png(rgb: np.ndarray) -> bytes:
+  buf = io.BytesIO()
+  Image.fromarray(rgb).save(buf, format="PNG", compress_level=1)   # speed over size: local
+  return buf.getvalue()
+
+
+def parse_hints(text: str | None, width: int, height: int) -> list[tuple[float, float, str]]:
+  """The `hints` query parameter → [(x, y, "#rrggbb")], checked against the image size."""
+  if not text:
+    return []
+  try:
+    raw = json.loads(text)
+  except ValueError:
+    raise RequestError(422, "hints: not valid JSON (expected [[x, y, \"#rrggbb\"], ...])") from None
+  if not isinstance(raw, list):
+    raise RequestError(422, "hints: expected a list [[x, y, \"#rrggbb\"], ...]")
+  if len(raw) > MAX_HINTS:
+    raise RequestError(422, f"hints: {len(raw)} given, at most {MAX_HINTS}")
+  hints = []
+  for i, h in enumerate(raw):
+    ok = (isinstance(h, list) and len(h) == 3 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        for v in h[:2]) and isinstance(h[2], str) and _COLOUR.match(h[2]))
+    if not ok:
+      raise RequestError(422, f"hints[{i}]: expected [x, y, \"#rrggbb\"], got {json.dumps(h)[:80]}")
+    x, y = float(h[0]), float(h[1])
+    if not (-0.5 <= x <= width - 0.5 and -0.5 <= y <= height - 0.5):
+      raise RequestError(422, f"hints[{i}]: point ({x:g}, {y:g}) is outside the "
+                              f"{width}×{height} image")
+    hints.append((x, y, h[2].lower()))
+  return hints
+
+
+def _number(name: str, text: str | None, default, lo: float, hi: float, kind=float):
+  if text is None or text == "":
+    return default
+  try:
+    value = kind(text)
+  except ValueError:
+    raise RequestError(422, f"{name}={text[:40]!r}: not a number") from None
+  if not (lo <= value <= hi):
+    raise RequestError(422, f"{name}={value:g}: must be in [{lo:g}, {hi:g}]")
+  return value
+
+
+async def read_body(request: fastapi.Request, max_bytes: int) -> bytes:
+  """The request body, refused (413) as soon as it exceeds `max_bytes`; kept in memory."""
+  declared = request.headers.get("content-length")
+  limit = f"the limit is {max_bytes / 2**20:.0f} MiB"
+  if declared and declared.isdigit() and int(declared) > max_bytes:
+    raise RequestError(413, f"file too large: {int(declared) / 2**20:.1f} MiB ({limit})")
+  chunks, size = [], 0
+  async for chunk in request.stream():
+    size += len(chunk)
+    if size > max_bytes:
+      raise RequestError(413, f"file too large: over {max_bytes / 2**20:.0f} MiB ({limit})")
+    chunks.append(chunk)
+  return b"".join(chunks)
+
+
+# ---------------------------------------------------------------------------------------------
+# The device queue
+
+
+class DeviceQueue:
+  """One worker thread runs every model call in arrival order (the one device, serialised)."""
+
+  def __init__(self):
+    self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="colorjax-device")
+    self._lock = threading.Lock()
+    self.queued = 0                   # submitted and not finished
+    self.done = 0
+
+  async def run(self, fn, *args, **kwargs):
+    with self._lock:
+      self.queued += 1
+    try:
+      return await asyncio.wrap_future(self._pool.submit(fn, *args, **kwargs))
+    finally:
+      with self._lock:
+        self.queued -= 1
+        self.done += 1
+
+  def close(self):
+    self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def colorize(model: Model, im: Image.Image, hints: list, saturation: float,
+             patch: int | None) -> np.ndarray:
+  """One image through the model (on the device thread): uint8 H×W×3(4) at full size."""
+  kwargs = {"saturation": saturation}
+  if hints:
+    if not model.info.get("takes_hints") or not _takes(model.colorizer, "hints"):
+      raise RequestError(422, "hints: this colorjax build's Colorizer takes no hints")
+    kwargs["hints"] = hints
+    if patch is not None and _takes(model.colorizer, "patch"):
+      kwargs["patch"] = patch
+  return model.colorizer(im, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# The application
+
+
+def page() -> str:
+  return importlib.resources.files("colorjax").joinpath("static/index.html").read_text("utf-8")
+
+
+def _patch_default(models: dict[str, Model]):
+  for m in models.values():
+    if _takes(m.colorizer, "patch"):
+      default = inspect.signature(m.colorizer.__call__).parameters["patch"].default
+      if isinstance(default, (int, float)):
+        return default
+  return None
+
+
+def create_app(models: dict[str, Model], max_bytes: int = MAX_BYTES,
+               max_pixels: int = MAX_PIXELS, allowed_hosts: list[str] | None = None):
+  """The FastAPI application serving `models` (name → Model)."""
+  from starlette.middleware.trustedhost import TrustedHostMiddleware
+  device = DeviceQueue()
+  api = fastapi.FastAPI(title="colorjax", docs_url=None, redoc_url=None, openapi_url=None)
+  api.state.device = device
+  if allowed_hosts:                   # refuses DNS-rebinding requests to a loopback server
+    api.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
+  index = page()
+  listing = {"models": [{"name": m.name, **m.info} for m in models.values()],
+             "limits": {"bytes": max_bytes, "pixels": max_pixels, "hints": MAX_HINTS},
+             "patch_default": _patch_default(models)}
+
+  @api.exception_handler(RequestError)
+  async def _refused(request, e: RequestError):
+    return responses.JSONResponse({"error": str(e)}, status_code=e.status)
+
+  @api.exception_handler(Exception)
+  async def _failed(request, e: Exception):
+    log.error("request %s failed", request.url.path, exc_info=e)
+    first = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+    return responses.JSONResponse({"error": f"internal error ({type(e).__name__}: {first})"},
+                                  status_code=500)
+
+  @api.middleware("http")
+  async def _headers(request, call_next):
+    response = await call_next(request)
+    response.headers["Content-Security-Policy"] = _CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+  @api.get("/", response_class=responses.HTMLResponse)
+  async def _index():
+    return index
+
+  @api.get("/api/models")
+  async def _models():
+    return listing
+
+  @api.get("/api/queue")
+  async def _queue():
+    return {"queued": device.queued, "done": device.done}
+
+  @api.post("/api/preview")
+  async def _preview(request: fastapi.Request, kind: str = "grey"):
+    if kind not in ("grey", "original"):
+      raise RequestError(422, f"kind={kind[:40]!r}: expected grey or original")
+    data = await read_body(request, max_bytes)
+
+    def work():
+      im = decode_upload(data, max_pixels)
+      rgb = _display_rgb(im)
+      if kind == "grey":
+        shown = inference.linear_to_srgb8(inference.prepare(im).luminance)
+      else:
+        shown = rgb
+      return encode_png(shown), is_colour(rgb[..., :3] if rgb.ndim == 3 else rgb), im.size
+
+    png, colour, (w, h) = await asyncio.to_thread(work)
+    return responses.Response(png, media_type="image/png", headers={
+        "X-Width": str(w), "X-Height": str(h), "X-Colour": "1" if colour else "0"})
+
+  @api.post("/api/colorize")
+  async def _colorize(request: fastapi.Request, model: str = "", saturation: str | None = None,
+                      patch: str | None = None, hints: str | None = None):
+    if model not in models:
+      if not model and len(models) == 1:
+        model = next(iter(models))
+      else:
+        raise RequestError(422, f"model={model[:40]!r}: expected one of {', '.join(models)}")
+    sat = _number("saturation", saturation, 1.0, 0.0, 4.0)
+    size = _number("patch", patch, None, 1, 64, int)
+    data = await read_body(request, max_bytes)
+    im = await asyncio.to_thread(decode_upload, data, max_pixels)
+    points = parse_hints(hints, *im.size)
+    t0 = time.perf_counter()
+    try:
+      rgb = await device.run(colorize, models[model], im, points, sat, size)
+    except ValueError as e:           # the Colorizer's own one-line refusals
+      raise RequestError(422, str(e).splitlines()[0]) from None
+    seconds = time.perf_counter() - t0
+    png = await asyncio.to_thread(encode_png, rgb)
+    return responses.Response(png, media_type="image/png", headers={
+        "X-Model": model, "X-Checkpoint-Step": str(models[model].info.get("step")),
+        "X-Seconds": f"{seconds:.3f}", "X-Width": str(rgb.shape[1]),
+        "X-Height": str(rgb.shape[0])})
+
+  return api
+
+
+# ---------------------------------------------------------------------------------------------
+# The serve command
+
+
+def listen(host: str, port: int) -> socket.socket:
+  """A listening TCP socket on host:port (port 0: a free one); ConfigError if impossible."""
+  try:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+  except socket.gaierror as e:
+    raise config_lib.ConfigError(f"--host={host}: cannot resolve ({e.strerror})") from None
+  family, _, _, _, address = infos[0]
+  sock = socket.socket(family, socket.SOCK_STREAM)
+  try:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(address)
+    sock.listen(128)
+  except OSError as e:
+    sock.close()
+    raise config_lib.ConfigError(f"--port={port}: cannot listen on {host}:{port} "
+                                 f"({e.strerror or e})") from None
+  return sock
+
+
+def url_of(sock: socket.socket) -> str:
+  host, port = sock.getsockname()[:2]
+  return f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+
+
+def serve(workdir: str, host: str = "127.0.0.1", port: int = 7860,
+          step: int | None = None) -> int:
+  """The `--mode=serve` command: load the model(s), print the URL, serve until Ctrl+C."""
+  if not 0 <= port <= 65535:
+    raise config_lib.ConfigError(f"--port={port}: must be in 0..65535 (0: any free port)")
+  models = load_models(workdir, step)
+  sock = listen(host, port)
+  hosts = None
+  if host in LOOPBACK:
+    hosts = ["127.0.0.1", "localhost", "[::1]", "::1"]
+  api = create_app(models, allowed_hosts=hosts)
+  names = ", ".join(f"{m.name} (step {m.info.get('step')})" for m in models.values())
+  print(f"colorjax app: {url_of(sock)}  models: {names}  (Ctrl+C to stop)", flush=True)
+  config = uvicorn.Config(api, log_level="warning", access_log=False)
+  try:
+    uvicorn.Server(config).run(sockets=[sock])
+  finally:
+    api.state.device.close()
+    sock.close()
+  return 0
