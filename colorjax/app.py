@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import dataclasses
 import importlib.resources
 import inspect
@@ -39,7 +40,6 @@ import os
 import re
 import socket
 import struct
-import sys
 import threading
 import time
 import warnings
@@ -411,13 +411,31 @@ def url_of(sock: socket.socket) -> str:
   return f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
 
 
+@contextlib.contextmanager
+def _quiet_absl():
+  """orbax's read-only warnings (one pair per model) would bury the URL line."""
+  from absl import logging as absl_logging
+  level = absl_logging.get_verbosity()
+  absl_logging.set_verbosity(absl_logging.ERROR)
+  try:
+    yield
+  finally:
+    absl_logging.set_verbosity(level)
+
+
 def serve(workdir: str, host: str = "127.0.0.1", port: int = 7860,
           step: int | None = None) -> int:
   """The `--mode=serve` command: load the model(s), print the URL, serve until Ctrl+C."""
   if not 0 <= port <= 65535:
     raise config_lib.ConfigError(f"--port={port}: must be in 0..65535 (0: any free port)")
-  models = load_models(workdir, step)
+  find_runs(workdir)                  # a wrong --workdir fails before anything is bound
   sock = listen(host, port)
+  try:
+    with _quiet_absl():
+      models = load_models(workdir, step)
+  except BaseException:
+    sock.close()
+    raise
   hosts = None
   if host in LOOPBACK:
     hosts = ["127.0.0.1", "localhost", "[::1]", "::1"]
