@@ -15,7 +15,8 @@ per-user state, writes no files, and never reads a path sent by a client:
   POST /api/preview?kind=grey|original     → PNG: the input's L* as grey, or the upright original
   POST /api/colorize?model=NAME&saturation=S&patch=P&hints=JSON     → PNG at full resolution
        hints: JSON [[x, y, "#rrggbb"], ...] in the image's pixel coordinates (after EXIF
-       orientation); response headers X-Model, X-Checkpoint-Step, X-Seconds
+       orientation); response headers X-Model, X-Checkpoint-Step, X-Seconds (on the device),
+       X-Queued-Seconds (waiting for it)
   GET  /api/queue          {"queued": requests waiting for or using the device}
 Errors are JSON {"error": "<one line>"}: 400 unreadable, 413 too large (bytes or pixels,
 decompression bombs included), 415 not an accepted image type (checked by content, with PIL),
@@ -245,11 +246,13 @@ class DeviceQueue:
     self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="colorjax-device")
     self._lock = threading.Lock()
     self.queued = 0                   # submitted and not finished
+    self.peak = 0                     # the most ever queued at once
     self.done = 0
 
   async def run(self, fn, *args, **kwargs):
     with self._lock:
       self.queued += 1
+      self.peak = max(self.peak, self.queued)
     try:
       return await asyncio.wrap_future(self._pool.submit(fn, *args, **kwargs))
     finally:
@@ -262,8 +265,9 @@ class DeviceQueue:
 
 
 def colorize(model: Model, im: Image.Image, hints: list, saturation: float,
-             patch: int | None) -> np.ndarray:
-  """One image through the model (on the device thread): uint8 H×W×3(4) at full size."""
+             patch: int | None) -> tuple[np.ndarray, float]:
+  """One image through the model (on the device thread): uint8 H×W×3(4) at full size, and
+  the seconds it took (compilation for a new bucket shape included)."""
   kwargs = {"saturation": saturation}
   if hints:
     if not model.info.get("takes_hints") or not _takes(model.colorizer, "hints"):
@@ -271,7 +275,9 @@ def colorize(model: Model, im: Image.Image, hints: list, saturation: float,
     kwargs["hints"] = hints
     if patch is not None and _takes(model.colorizer, "patch"):
       kwargs["patch"] = patch
-  return model.colorizer(im, **kwargs)
+  t0 = time.perf_counter()
+  rgb = model.colorizer(im, **kwargs)
+  return rgb, time.perf_counter() - t0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -370,14 +376,14 @@ def create_app(models: dict[str, Model], max_bytes: int = MAX_BYTES,
     points = parse_hints(hints, *im.size)
     t0 = time.perf_counter()
     try:
-      rgb = await device.run(colorize, models[model], im, points, sat, size)
+      rgb, seconds = await device.run(colorize, models[model], im, points, sat, size)
     except ValueError as e:           # the Colorizer's own one-line refusals
       raise RequestError(422, str(e).splitlines()[0]) from None
-    seconds = time.perf_counter() - t0
+    waited = time.perf_counter() - t0 - seconds
     png = await asyncio.to_thread(encode_png, rgb)
     return responses.Response(png, media_type="image/png", headers={
         "X-Model": model, "X-Checkpoint-Step": str(models[model].info.get("step")),
-        "X-Seconds": f"{seconds:.3f}", "X-Width": str(rgb.shape[1]),
+        "X-Seconds": f"{seconds:.3f}", "X-Queued-Seconds": f"{waited:.3f}", "X-Width": str(rgb.shape[1]),
         "X-Height": str(rgb.shape[0])})
 
   return api
@@ -409,6 +415,28 @@ def listen(host: str, port: int) -> socket.socket:
 def url_of(sock: socket.socket) -> str:
   host, port = sock.getsockname()[:2]
   return f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+
+
+@contextlib.contextmanager
+def running(api, host: str = "127.0.0.1", port: int = 0):
+  """Serve `api` with uvicorn in a background thread (e.g. from a notebook or a test); yields
+  its URL and stops the server on exit. Port 0: any free port."""
+  sock = listen(host, port)
+  server = uvicorn.Server(uvicorn.Config(api, log_level="warning", access_log=False))
+  thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+  thread.start()
+  deadline = time.monotonic() + 60
+  while not server.started:
+    if time.monotonic() > deadline or not thread.is_alive():
+      sock.close()
+      raise RuntimeError("the uvicorn server did not start")
+    time.sleep(0.02)
+  try:
+    yield url_of(sock)
+  finally:
+    server.should_exit = True
+    thread.join(60)
+    sock.close()
 
 
 @contextlib.contextmanager
@@ -445,6 +473,8 @@ def serve(workdir: str, host: str = "127.0.0.1", port: int = 7860,
   config = uvicorn.Config(api, log_level="warning", access_log=False)
   try:
     uvicorn.Server(config).run(sockets=[sock])
+  except KeyboardInterrupt:           # uvicorn re-raises Ctrl+C after its clean shutdown
+    print("colorjax app: stopped", flush=True)
   finally:
     api.state.device.close()
     sock.close()

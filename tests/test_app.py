@@ -22,7 +22,7 @@ pytest.importorskip("fastapi", reason="the app extra (fastapi) is not installed"
 pytest.importorskip("httpx", reason="httpx (test extra) is not installed")
 from fastapi.testclient import TestClient
 
-from app_helpers import STEPS, grey_image, make_study, uvicorn_server
+from app_helpers import STEPS, grey_image, make_study
 from colorjax import app as app_lib
 from colorjax import inference
 
@@ -195,7 +195,7 @@ def test_20_concurrent_requests_all_complete_none_mixed_up(models):
           c.post("/api/colorize", params={"model": m, "saturation": f"{s:.2f}"}, content=png(g))
           for g, m, s in jobs])
 
-  with uvicorn_server(api) as url:
+  with app_lib.running(api) as url:
     answers = asyncio.run(fire(url))
     assert api.state.device.queued == 0 and api.state.device.done >= 20
   assert [r.status_code for r in answers] == [200] * 20
