@@ -15,15 +15,18 @@ per-user state, writes no files, and never reads a path sent by a client:
   POST /api/preview?kind=grey|original     → PNG: the input's L* as grey, or the upright original
   POST /api/colorize?model=NAME&saturation=S&patch=P&hints=JSON     → PNG at full resolution
        hints: JSON [[x, y, "#rrggbb"], ...] in the image's pixel coordinates (after EXIF
-       orientation); response headers X-Model, X-Checkpoint-Step, X-Seconds (on the device),
-       X-Queued-Seconds (waiting for it)
+       orientation); response headers X-Model, X-Checkpoint-Step, X-Seconds (decode + model on
+       the device thread), X-Queued-Seconds (waiting for it)
   GET  /api/queue          {"queued": requests waiting for or using the device}
 Errors are JSON {"error": "<one line>"}: 400 unreadable, 413 too large (bytes or pixels,
 decompression bombs included), 415 not an accepted image type (checked by content, with PIL),
 422 bad parameter, 500 anything else (one line; the traceback goes to the server's log only).
 
-All model work runs on one worker thread (a FIFO queue): requests are serialised on the one
-device and none is dropped; decoding and PNG encoding run outside it.
+Each request: the upload's header is checked (type, pixel count) before it queues; then on ONE
+worker thread (a FIFO queue: requests are serialised on the one device, none is dropped) it is
+decoded, prepared and goes through `Colorizer.predict`; the full-resolution `Colorizer.render`
+and the PNG encoding run outside that queue, at most HOST_JOBS at a time, overlapping the
+next request's model call. Memory stays bounded: queued requests hold only their bytes.
 """
 from __future__ import annotations
 
@@ -57,6 +60,7 @@ from fastapi import responses
 MAX_BYTES = 32 << 20                # upload size limit (bytes)
 MAX_PIXELS = 24_000_000             # decoded size limit (px): ~6000×4000
 MAX_HINTS = 256
+HOST_JOBS = 2                       # full-resolution decode/render/encode jobs at once
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")    # PIL decoders tried on uploads
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -78,7 +82,7 @@ class RequestError(Exception):
 class Model:
   name: str
   colorizer: inference.Colorizer
-  info: dict                        # checkpoint_info: run, step, config, takes_hints
+  info: dict                        # checkpoint_info: path, step, config, takes_hints
 
 
 # ---------------------------------------------------------------------------------------------
@@ -100,18 +104,15 @@ def find_runs(workdir: str) -> dict[str, str]:
   return runs
 
 
-def _takes(colorizer, name: str) -> bool:
-  return name in inspect.signature(colorizer.__call__).parameters
+def _takes_arg(fn, name: str) -> bool:
+  return name in inspect.signature(fn).parameters
 
 
-def checkpoint_info(colorizer, run_dir: str) -> dict:
-  """What the page shows about a model: run dir, checkpoint step, config name, hints."""
-  info = getattr(colorizer, "checkpoint_info", None)
-  info = dict(info) if info else {"run": os.path.abspath(run_dir), "step": colorizer.step,
-                                  "config": colorizer.config.get("name", "?")}
-  info.setdefault("takes_hints", _takes(colorizer, "hints"))
+def checkpoint_info(colorizer) -> dict:
+  """What the page shows about a model (Colorizer.checkpoint_info, JSON-safe): path, step,
+  config name, takes_hints (trained with hint channels; hints work on every model anyway)."""
   return {k: (v if isinstance(v, (bool, int, float, str, type(None))) else str(v))
-          for k, v in info.items()}
+          for k, v in colorizer.checkpoint_info.items()}
 
 
 def load_models(workdir: str, step: int | None = None) -> dict[str, Model]:
@@ -119,7 +120,7 @@ def load_models(workdir: str, step: int | None = None) -> dict[str, Model]:
   models = {}
   for name, run_dir in find_runs(workdir).items():
     colorizer = inference.load(run_dir, step=step)
-    models[name] = Model(name, colorizer, checkpoint_info(colorizer, run_dir))
+    models[name] = Model(name, colorizer, checkpoint_info(colorizer))
   return models
 
 
@@ -127,24 +128,13 @@ def load_models(workdir: str, step: int | None = None) -> dict[str, Model]:
 # Uploads
 
 
-def decode_upload(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
-  """Image bytes → an upright, loaded PIL image; RequestError with a one-line reason.
-
-  The type is decided by content (PIL's decoders for FORMATS), never by a name. The pixel
-  count is checked from the header, before anything is decompressed.
-  """
-  if not data:
-    raise RequestError(400, "empty upload (0 bytes)")
+@contextlib.contextmanager
+def _decoding(max_pixels: int):
+  """Map PIL's failures on uploaded bytes to RequestError (one line each)."""
   try:
     with warnings.catch_warnings():
       warnings.simplefilter("error", Image.DecompressionBombWarning)
-      im = Image.open(io.BytesIO(data), formats=FORMATS)
-      w, h = im.size
-      if w * h > max_pixels:
-        raise RequestError(413, f"image too large: {w}×{h} px = {w * h / 1e6:.1f} Mpx "
-                                f"(the limit is {max_pixels / 1e6:.1f} Mpx)")
-      im = ImageOps.exif_transpose(im)
-      im.load()
+      yield
   except (Image.DecompressionBombError, Image.DecompressionBombWarning):
     raise RequestError(413, f"image too large: its header declares more pixels than the "
                             f"limit of {max_pixels / 1e6:.1f} Mpx (a decompression bomb?)") from None
@@ -154,9 +144,44 @@ def decode_upload(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
   except (OSError, SyntaxError, ValueError, EOFError, struct.error, MemoryError) as e:
     reason = str(e).splitlines()[0] if str(e) else type(e).__name__
     raise RequestError(400, f"cannot decode the image ({reason})") from None
-  if min(im.size) < inference.MIN_SIDE:
-    raise RequestError(400, f"image too small: {im.size[0]}×{im.size[1]} px "
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+  """PIL's lazy image for uploaded bytes (header read, nothing decompressed), size checked."""
+  if not data:
+    raise RequestError(400, "empty upload (0 bytes)")
+  im = Image.open(io.BytesIO(data), formats=FORMATS)
+  w, h = im.size
+  if w * h > max_pixels:
+    raise RequestError(413, f"image too large: {w}×{h} px = {w * h / 1e6:.1f} Mpx "
+                            f"(the limit is {max_pixels / 1e6:.1f} Mpx)")
+  if min(w, h) < inference.MIN_SIDE:
+    raise RequestError(400, f"image too small: {w}×{h} px "
                             f"(need at least {inference.MIN_SIDE} px per side)")
+  return im
+
+
+def check_upload(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
+  """The upright (EXIF-oriented) size (w, h) of uploaded bytes, from the header alone.
+
+  Refuses (RequestError) what `decode_upload` would refuse before decompressing: not one of
+  FORMATS by content, too many pixels (decompression bombs included), too small.
+  """
+  with _decoding(max_pixels):
+    im = _open(data, max_pixels)
+    w, h = im.size
+    return (h, w) if im.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (w, h)
+
+
+def decode_upload(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
+  """Image bytes → an upright, loaded PIL image; RequestError with a one-line reason.
+
+  The type is decided by content (PIL's decoders for FORMATS), never by a name. The pixel
+  count is checked from the header, before anything is decompressed.
+  """
+  with _decoding(max_pixels):
+    im = ImageOps.exif_transpose(_open(data, max_pixels))
+    im.load()
   return im
 
 
@@ -264,20 +289,16 @@ class DeviceQueue:
     self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def colorize(model: Model, im: Image.Image, hints: list, saturation: float,
-             patch: int | None) -> tuple[np.ndarray, float]:
-  """One image through the model (on the device thread): uint8 H×W×3(4) at full size, and
-  the seconds it took (compilation for a new bucket shape included)."""
-  kwargs = {"saturation": saturation}
-  if hints:
-    if not model.info.get("takes_hints") or not _takes(model.colorizer, "hints"):
-      raise RequestError(422, "hints: this colorjax build's Colorizer takes no hints")
-    kwargs["hints"] = hints
-    if patch is not None and _takes(model.colorizer, "patch"):
-      kwargs["patch"] = patch
+def predict(model: Model, data: bytes, hints: list, patch: int | None, max_pixels: int):
+  """Decode, prepare and run the model (on the device thread: one full-size image in memory at
+  a time). Returns (Prepared, a*b* at the render bucket, seconds)."""
   t0 = time.perf_counter()
-  rgb = model.colorizer(im, **kwargs)
-  return rgb, time.perf_counter() - t0
+  prepared = inference.prepare(decode_upload(data, max_pixels))
+  kwargs = {"hints": [hints]} if hints else {}
+  if hints and patch is not None and _takes_arg(model.colorizer.predict, "patch"):
+    kwargs["patch"] = patch
+  ab = model.colorizer.predict([prepared], batch_size=1, **kwargs)[0]
+  return prepared, ab, time.perf_counter() - t0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,11 +310,11 @@ def page() -> str:
 
 
 def _patch_default(models: dict[str, Model]):
+  """The Colorizer's default hint patch size (px), if its predict takes one."""
   for m in models.values():
-    if _takes(m.colorizer, "patch"):
-      default = inspect.signature(m.colorizer.__call__).parameters["patch"].default
-      if isinstance(default, (int, float)):
-        return default
+    param = inspect.signature(m.colorizer.predict).parameters.get("patch")
+    if param is not None and isinstance(param.default, (int, float)):
+      return param.default
   return None
 
 
@@ -342,6 +363,14 @@ def create_app(models: dict[str, Model], max_bytes: int = MAX_BYTES,
   async def _queue():
     return {"queued": device.queued, "done": device.done}
 
+  host = asyncio.Semaphore(HOST_JOBS)
+
+  async def on_host(fn, *args):
+    """Full-resolution CPU work (decode, colour conversion, PNG), a few at a time: bounded
+    memory whatever the number of requests."""
+    async with host:
+      return await asyncio.to_thread(fn, *args)
+
   @api.post("/api/preview")
   async def _preview(request: fastapi.Request, kind: str = "grey"):
     if kind not in ("grey", "original"):
@@ -357,7 +386,7 @@ def create_app(models: dict[str, Model], max_bytes: int = MAX_BYTES,
         shown = rgb
       return encode_png(shown), is_colour(rgb[..., :3] if rgb.ndim == 3 else rgb), im.size
 
-    png, colour, (w, h) = await asyncio.to_thread(work)
+    png, colour, (w, h) = await on_host(work)
     return responses.Response(png, media_type="image/png", headers={
         "X-Width": str(w), "X-Height": str(h), "X-Colour": "1" if colour else "0"})
 
@@ -372,19 +401,24 @@ def create_app(models: dict[str, Model], max_bytes: int = MAX_BYTES,
     sat = _number("saturation", saturation, 1.0, 0.0, 4.0)
     size = _number("patch", patch, None, 1, 64, int)
     data = await read_body(request, max_bytes)
-    im = await asyncio.to_thread(decode_upload, data, max_pixels)
-    points = parse_hints(hints, *im.size)
+    points = parse_hints(hints, *await on_host(check_upload, data, max_pixels))
     t0 = time.perf_counter()
     try:
-      rgb, seconds = await device.run(colorize, models[model], im, points, sat, size)
-    except ValueError as e:           # the Colorizer's own one-line refusals
-      raise RequestError(422, str(e).splitlines()[0]) from None
+      prepared, ab, seconds = await device.run(predict, models[model], data, points, size,
+                                               max_pixels)
+    except ValueError as e:           # the Colorizer's own one-line refusals (e.g. hints)
+      raise RequestError(422, str(e).strip().splitlines()[0]) from None
     waited = time.perf_counter() - t0 - seconds
-    png = await asyncio.to_thread(encode_png, rgb)
+
+    def finish():
+      rgb = models[model].colorizer.render(prepared, ab, sat)
+      return encode_png(rgb), rgb.shape
+
+    png, shape = await on_host(finish)
     return responses.Response(png, media_type="image/png", headers={
         "X-Model": model, "X-Checkpoint-Step": str(models[model].info.get("step")),
-        "X-Seconds": f"{seconds:.3f}", "X-Queued-Seconds": f"{waited:.3f}", "X-Width": str(rgb.shape[1]),
-        "X-Height": str(rgb.shape[0])})
+        "X-Seconds": f"{seconds:.3f}", "X-Queued-Seconds": f"{waited:.3f}",
+        "X-Width": str(shape[1]), "X-Height": str(shape[0])})
 
   return api
 

@@ -17,7 +17,7 @@ def make_study(root: str) -> str:
   for i, (name, step) in enumerate(STEPS.items()):
     config = config_lib.finalize(make_tiny_config(seed=i))
     mngr = checkpoints.manager(os.path.join(root, name))
-    checkpoints.save(mngr, step, state.random_state(config), {}, config.to_json_best_effort(),
+    checkpoints.save(mngr, step, state.random_state(config, seed=i), {}, config.to_json_best_effort(),
                      {checkpoints.VAL_METRIC: 1.0})
     mngr.close()
   return root

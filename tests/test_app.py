@@ -76,7 +76,7 @@ def error_of(response, status: int) -> str:
 def test_study_dir_lists_three_models_with_their_steps(client, study_dir):
   info = client.get("/api/models").json()
   assert [(m["name"], m["step"]) for m in info["models"]] == list(STEPS.items())
-  assert all(m["run"] == os.path.join(study_dir, m["name"]) for m in info["models"])
+  assert all(m["path"] == os.path.join(study_dir, m["name"]) for m in info["models"])
   assert info["limits"]["bytes"] == app_lib.MAX_BYTES
 
 
@@ -95,6 +95,7 @@ def test_page_is_served_with_a_same_origin_policy(client):
 
 def test_colorize_answers_what_the_colorizer_gives(client, models):
   grey = grey_image(48, 80, seed=1)
+  answers = []
   for name in STEPS:
     r = client.post(f"/api/colorize?model={name}&saturation=1.5", content=png(grey))
     assert r.status_code == 200, r.text
@@ -102,6 +103,9 @@ def test_colorize_answers_what_the_colorizer_gives(client, models):
     assert r.headers["x-model"] == name and r.headers["x-checkpoint-step"] == str(STEPS[name])
     expected = models[name].colorizer(grey, saturation=1.5)
     np.testing.assert_array_equal(decode(r.content), expected)
+    answers.append(expected)
+  # the three models really differ, so an answer from the wrong model would be seen
+  assert not np.array_equal(answers[0], answers[1]) and not np.array_equal(answers[1], answers[2])
 
 
 def test_previews_grey_and_original(client):
@@ -237,3 +241,14 @@ def test_serve_refuses_a_wrong_workdir_and_a_busy_port(tmp_path, study_dir):
   finally:
     busy.close()
   assert r.returncode == 2 and f"--port={port}: cannot listen on 127.0.0.1:{port}" in r.stderr
+
+
+def test_hint_bounds_use_the_upright_size_from_the_header():
+  """A phone JPEG stored 40×20 with EXIF orientation 6 (rotate 90°) is 20×40 upright."""
+  im = Image.fromarray(grey_image(20, 40, seed=5))
+  exif = Image.Exif()
+  exif[0x0112] = 6
+  buf = io.BytesIO()
+  im.save(buf, format="JPEG", exif=exif)
+  assert app_lib.check_upload(buf.getvalue()) == (20, 40)
+  assert app_lib.decode_upload(buf.getvalue()).size == (20, 40)
