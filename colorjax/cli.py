@@ -5,6 +5,7 @@ import os
 import sys
 
 from colorjax import checkpoints, config_lib
+from colorjax import video
 from colorjax.data import decode, sources
 
 
@@ -13,6 +14,19 @@ APP_PACKAGES = ("fastapi", "starlette", "uvicorn", "anyio")   # the `app` extra
 
 def default_workdir(config) -> str:
   return os.path.join("runs", config.get("name", "default"))
+
+
+def _temporal(flags) -> float | None:
+  return getattr(flags, "temporal", None)
+
+
+def _hints(flags):
+  """Video hints: --hints=FILE read by colorjax.hints when that flag and module exist."""
+  path = getattr(flags, "hints", None)
+  if not path:
+    return None
+  from colorjax import hints
+  return hints.load(path)
 
 
 def run(mode: str, config, flags) -> int:
@@ -27,13 +41,28 @@ def run(mode: str, config, flags) -> int:
       from colorjax import evaluate
       evaluate.evaluate_run(workdir, eval_dirs=flags.eval_dirs or None, step=flags.step,
                             print_summary=True)
+      from colorjax import video
+      sequences = [d for d in flags.eval_dirs or () if video.numbered_frames(d)]
+      if sequences:      # frame sequences: stability metrics beside ΔE00
+        video.evaluate_sequences(workdir, sequences, _temporal(flags), step=flags.step)
       return 0
     if mode == "study":
       from colorjax import study
       study.run_study(config, workdir)
       return 0
     if mode == "colorize":
-      from colorjax import inference
+      from colorjax import inference, video
+      footage = [i for i in flags.input if video.is_footage(i)]
+      if footage:        # videos and numbered-frame folders; any other inputs as images
+        images = [i for i in flags.input if i not in footage]
+        code = video.colorize_cli(workdir, footage, flags.output, _temporal(flags),
+                                  saturation=flags.saturation, fmt=flags.format, step=flags.step,
+                                  hints=_hints(flags))
+        if not images:
+          return code
+        return max(code, inference.colorize_cli(workdir, images, flags.output,
+                                                saturation=flags.saturation, fmt=flags.format,
+                                                step=flags.step))
       return inference.colorize_cli(workdir, flags.input, flags.output, saturation=flags.saturation,
                                     fmt=flags.format, step=flags.step)
     if mode == "serve":
@@ -48,7 +77,7 @@ def run(mode: str, config, flags) -> int:
       return app.serve(workdir, host=flags.host, port=flags.port, step=flags.step)
     raise config_lib.ConfigError(f"--mode={mode!r}: expected one of {', '.join(config_lib.MODES)}")
   except (config_lib.ConfigError, sources.DataError, checkpoints.CheckpointError,
-          decode.BadImage) as e:
+          decode.BadImage, video.VideoError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
   except FloatingPointError as e:   # NonFiniteLossError, or jax_debug_nans (config.debug_nans)
