@@ -51,7 +51,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps
 
-from colorjax import config_lib, inference, study
+from colorjax import color, config_lib, inference, study
 
 import fastapi                      # the `app` extra (colorjax.cli names it when missing)
 import uvicorn
@@ -381,7 +381,7 @@ def create_app(models: dict[str, Model], max_bytes: int = MAX_BYTES,
       im = decode_upload(data, max_pixels)
       rgb = _display_rgb(im)
       if kind == "grey":
-        shown = inference.linear_to_srgb8(inference.prepare(im).luminance)
+        shown = color.linear_to_srgb8(inference.prepare(im).luminance)
       else:
         shown = rgb
       return encode_png(shown), is_colour(rgb[..., :3] if rgb.ndim == 3 else rgb), im.size

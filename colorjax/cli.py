@@ -41,7 +41,6 @@ def run(mode: str, config, flags) -> int:
       from colorjax import evaluate
       evaluate.evaluate_run(workdir, eval_dirs=flags.eval_dirs or None, step=flags.step,
                             print_summary=True)
-      from colorjax import video
       sequences = [d for d in flags.eval_dirs or () if video.numbered_frames(d)]
       if sequences:      # frame sequences: stability metrics beside ΔE00
         video.evaluate_sequences(workdir, sequences, _temporal(flags), step=flags.step)
@@ -51,7 +50,7 @@ def run(mode: str, config, flags) -> int:
       study.run_study(config, workdir)
       return 0
     if mode == "colorize":
-      from colorjax import inference, video
+      from colorjax import inference
       footage = [i for i in flags.input if video.is_footage(i)]
       if footage:        # videos and numbered-frame folders; any other inputs as images
         images = [i for i in flags.input if i not in footage]

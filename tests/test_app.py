@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient
 
 from app_helpers import STEPS, grey_image, make_study
 from colorjax import app as app_lib
-from colorjax import inference
+from colorjax import color, inference
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -114,7 +114,7 @@ def test_previews_grey_and_original(client):
   r = client.post("/api/preview?kind=grey", content=png(rgb))
   assert r.headers["x-colour"] == "1" and (r.headers["x-width"], r.headers["x-height"]) == ("30", "20")
   grey = decode(r.content)
-  expected = inference.linear_to_srgb8(inference.prepare(rgb).luminance)
+  expected = color.linear_to_srgb8(inference.prepare(rgb).luminance)
   assert grey.shape == (20, 30) and np.array_equal(grey, expected)
   assert np.array_equal(decode(client.post("/api/preview?kind=original", content=png(rgb)).content), rgb)
   r = client.post("/api/preview?kind=grey", content=png(grey))
