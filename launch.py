@@ -23,6 +23,9 @@ flags.DEFINE_multi_string("input", [], "colorize: image files, folders or glob p
 flags.DEFINE_string("output", None, "colorize: output directory.")
 flags.DEFINE_float("saturation", 1.0, "colorize: chroma scale (1 = as predicted, 0 = grey).")
 flags.DEFINE_enum("format", None, ["png", "jpg"], "colorize: output format (default: the input's).")
+flags.DEFINE_string("hints", None, "colorize: a JSON (points) or RGBA PNG (scribble) hint file, "
+                    "or a folder with one per input named by its stem; eval: hint counts like "
+                    "0,1,2,5,10.")
 flags.DEFINE_float("temporal", None, "colorize (video, frame folders): stability 0..1; 0 = "
                    "each frame alone (default: colorjax.temporal.DEFAULT_STRENGTH).")
 flags.DEFINE_integer("step", None, "eval/colorize/serve: checkpoint step (default: best by val loss).")

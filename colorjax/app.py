@@ -226,7 +226,7 @@ def parse_hints(text: str | None, width: int, height: int) -> list[tuple[float, 
     if not ok:
       raise RequestError(422, f"hints[{i}]: expected [x, y, \"#rrggbb\"], got {json.dumps(h)[:80]}")
     x, y = float(h[0]), float(h[1])
-    if not (-0.5 <= x <= width - 0.5 and -0.5 <= y <= height - 0.5):
+    if not (-0.5 <= x < width - 0.5 and -0.5 <= y < height - 0.5):
       raise RequestError(422, f"hints[{i}]: point ({x:g}, {y:g}) is outside the "
                               f"{width}×{height} image")
     hints.append((x, y, h[2].lower()))

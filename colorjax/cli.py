@@ -63,7 +63,8 @@ def run(mode: str, config, flags) -> int:
                                                 saturation=flags.saturation, fmt=flags.format,
                                                 step=flags.step))
       return inference.colorize_cli(workdir, flags.input, flags.output, saturation=flags.saturation,
-                                    fmt=flags.format, step=flags.step)
+                                    fmt=flags.format, step=flags.step,
+                                    hints=flags.hints)
     if mode == "serve":
       try:
         from colorjax import app

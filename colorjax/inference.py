@@ -39,6 +39,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from colorjax import checkpoints, color, config_lib
+from colorjax import hints as hints_lib
 from colorjax.data import decode, sources
 
 MIN_SIDE = 2          # px; smaller images carry no usable structure
@@ -221,7 +222,10 @@ class Colorizer:
     # float32 everywhere: CPU has no fast bfloat16, and inference cost is small anyway.
     g_model = g_model.clone(dtype=jnp.float32)
     self._variables = jax.device_put(variables)
-    self._apply = jax.jit(lambda v, L: g_model.apply(v, L, train=False))
+    if self.takes_hints:    # a hint-conditioned generator: L plus (a/110, b/110, mask)
+      self._apply = jax.jit(lambda v, L, H: g_model.apply(v, L, hints=H, train=False))
+    else:
+      self._apply = jax.jit(lambda v, L: g_model.apply(v, L, train=False))
     self._compiled: dict[tuple[int, ...], Any] = {}
 
   @property
@@ -240,14 +244,17 @@ class Colorizer:
     """The model input shapes [B, h, w, 1] compiled so far (one entry per compilation)."""
     return tuple(self._compiled)
 
-  def _predict(self, L: np.ndarray) -> np.ndarray:
-    """Normalised L [B, h, w, 1] → ab [B, h, w, 2] in [-1, 1], compiling once per shape."""
+  def _predict(self, L: np.ndarray, H: np.ndarray | None = None) -> np.ndarray:
+    """Normalised L [B, h, w, 1] (+ hint input [B, h, w, 3] for a hint model) → ab
+    [B, h, w, 2] in [-1, 1], compiling once per shape."""
     import jax
     fn = self._compiled.get(L.shape)
+    args = (L,) if H is None else (L, H)
     if fn is None:
-      fn = self._apply.lower(self._variables, jax.ShapeDtypeStruct(L.shape, np.float32)).compile()
+      specs = [jax.ShapeDtypeStruct(a.shape, np.float32) for a in args]
+      fn = self._apply.lower(self._variables, *specs).compile()
       self._compiled[L.shape] = fn
-    return np.asarray(fn(self._variables, L))
+    return np.asarray(fn(self._variables, *args))
 
   def bucket(self, prepared: Prepared) -> tuple[int, int]:
     """The render bucket (h, w) of a prepared image: the model's input size for it."""
@@ -258,21 +265,37 @@ class Colorizer:
     bh, bw = self.bucket(prepared)
     return np.clip(_resize(prepared.lightness, bh, bw, Image.BICUBIC), 0.0, 100.0)
 
-  def predict(self, prepared_list: Sequence[ImageLike], hints=None,
-              batch_size: int = 8) -> list[np.ndarray]:
-    """The model's colours: a*b* [h, w, 2] float32 in Lab units at each image's render bucket.
+  def hint_maps(self, prepared: Prepared, hints: hints_lib.Hints,
+                patch: int = hints_lib.DEFAULT_PATCH) -> tuple[np.ndarray, np.ndarray]:
+    """An image's hints (input pixel coordinates) → (a*b* [h, w, 2] Lab units, mask [h, w])
+    at its render bucket; raises hints.HintError (one line, naming the hint)."""
+    return hints_lib.rasterise(hints, *prepared.lightness.shape, self.bucket(prepared), patch)
 
-    `prepared_list`: `Prepared` inputs (anything else is passed through `prepare`). Images
-    are batched by bucket shape; batches are padded to `batch_size` (or, when a bucket has
-    fewer images, to the next power of two), so each bucket compiles at most
+  def predict(self, prepared_list: Sequence[ImageLike], hints=None, batch_size: int = 8,
+              patch: int = hints_lib.DEFAULT_PATCH) -> list[np.ndarray]:
+    """The colours: a*b* [h, w, 2] float32 in Lab units at each image's render bucket.
+
+    `prepared_list`: `Prepared` inputs (anything else is passed through `prepare`).
+    `hints`: None, or one entry per image: None, a list of (x, y, colour[, patch]) in the
+    image's pixel coordinates, or a hints.Scribble. All hints are validated before the model
+    runs (hints.HintError). A hint model (config.model.hints) also reads the sparse hint map;
+    for every model, an image's hints are then propagated over the model's prediction
+    (hints.propagate), so where no hint reaches, the model's colour is kept exactly.
+
+    Images are batched by bucket shape; batches are padded to `batch_size` (or, when a
+    bucket has fewer images, to the next power of two), so each bucket compiles at most
     log2(batch_size) + 1 times. Results may differ from single-image calls in the last
     float bits: XLA sums convolutions in a batch-size-dependent order.
     """
     if batch_size < 1:
       raise ValueError(f"batch_size={batch_size}: must be >= 1")
-    if hints is not None:
-      raise ValueError("hints: not supported yet")
     prepared = [prepare(im) for im in prepared_list]
+    if hints is None:
+      hints = [None] * len(prepared)
+    elif isinstance(hints, (str, hints_lib.Scribble)) or len(hints) != len(prepared):
+      raise ValueError(f"hints: expected one list of hints per image ({len(prepared)}), "
+                       f"got {hints!r:.80}")
+    maps = [None if h is None else self.hint_maps(p, h, patch) for p, h in zip(prepared, hints)]
     groups: dict[tuple[int, int], list[int]] = {}
     for i, p in enumerate(prepared):
       groups.setdefault(self.bucket(p), []).append(i)
@@ -282,12 +305,18 @@ class Colorizer:
         chunk = members[start:start + batch_size]
         padded = min(batch_size, 1 << (len(chunk) - 1).bit_length())
         L = np.zeros((padded, bh, bw, 1), np.float32)
+        H = np.zeros((padded, bh, bw, 3), np.float32) if self.takes_hints else None
+        small = {}
         for j, i in enumerate(chunk):
-          small = _resize(prepared[i].lightness, bh, bw, Image.BICUBIC)
-          L[j, ..., 0] = np.clip(small / 50.0 - 1.0, -1.0, 1.0)
-        ab = self._predict(L)
+          small[i] = _resize(prepared[i].lightness, bh, bw, Image.BICUBIC)
+          L[j, ..., 0] = np.clip(small[i] / 50.0 - 1.0, -1.0, 1.0)
+          if H is not None and maps[i] is not None:
+            H[j] = hints_lib.model_hint_input(*maps[i])
+        ab = self._predict(L, H)
         for j, i in enumerate(chunk):
           out[i] = ab[j] * np.float32(AB_SCALE)
+          if maps[i] is not None:      # (no hint pixel: the prior comes back unchanged)
+            out[i] = hints_lib.propagate(np.clip(small[i], 0.0, 100.0), *maps[i], prior_ab=out[i])
     return out
 
   def render(self, prepared: Prepared, ab_bucket: np.ndarray, saturation: float = 1.0) -> np.ndarray:
@@ -304,20 +333,28 @@ class Colorizer:
       rgb = np.concatenate([rgb, prepared.alpha[..., None]], axis=-1)
     return rgb
 
-  def __call__(self, image: ImageLike, saturation: float = 1.0) -> np.ndarray:
-    """Colour one image; returns uint8 H×W×3 (H×W×4 if the input has alpha)."""
-    return self.many([image], batch_size=1, saturation=saturation)[0]
+  def __call__(self, image: ImageLike, hints: hints_lib.Hints = None, saturation: float = 1.0,
+               patch: int = hints_lib.DEFAULT_PATCH) -> np.ndarray:
+    """Colour one image; returns uint8 H×W×3 (H×W×4 if the input has alpha).
 
-  def many(self, images: Iterable[ImageLike], batch_size: int = 8,
-           saturation: float = 1.0) -> list[np.ndarray]:
+    `hints`: [(x, y, colour), ...] in the image's pixel coordinates (x = column, y = row;
+    colour "#rrggbb" or (r, g, b) 0..255, of which a*b* is used), or a hints.Scribble;
+    `patch`: a hint's square side in bucket pixels. Lightness always stays the input's.
+    """
+    return self.many([image], batch_size=1, saturation=saturation,
+                     hints=None if hints is None else [hints], patch=patch)[0]
+
+  def many(self, images: Iterable[ImageLike], batch_size: int = 8, saturation: float = 1.0,
+           hints=None, patch: int = hints_lib.DEFAULT_PATCH) -> list[np.ndarray]:
     """Colour many images, batched by bucket shape (see `predict`); outputs in input order.
 
-    Outputs may differ from single-image calls by one 8-bit level: XLA sums convolutions in
-    a batch-size-dependent order.
+    `hints`: None or one hint list (or None) per image. Outputs may differ from
+    single-image calls by one 8-bit level: XLA sums convolutions in a batch-size-dependent
+    order.
     """
     saturation = _check_saturation(saturation)
     prepared = [prepare(im) for im in images]
-    abs_ = self.predict(prepared, batch_size=batch_size)
+    abs_ = self.predict(prepared, hints=hints, batch_size=batch_size, patch=patch)
     return [self.render(p, ab, saturation) for p, ab in zip(prepared, abs_)]
 
 
@@ -458,8 +495,39 @@ def _skip_reason(error: Exception) -> str:
   return text.split(": ", 1)[1] if isinstance(error, decode.BadImage) and ": " in text else text
 
 
+def _image_size(path: str) -> tuple[int, int] | None:
+  """(height, width) of an image file as displayed (EXIF orientation applied), from its
+  header only; None if it cannot be opened (the colorize loop then reports it)."""
+  try:
+    with Image.open(path) as im:
+      w, h = im.size
+      if im.getexif().get(0x0112) in (5, 6, 7, 8):     # rotated by 90°: sides swap
+        w, h = h, w
+      return h, w
+  except Exception:      # PIL raises many types for unreadable files
+    return None
+
+
+def load_cli_hints(hints_path: str, jobs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+  """{input path: validated hints} for `--hints=FILE|FOLDER`, all read before any image is
+  coloured; a bad file or hint raises ConfigError('--hints: <file>: <hint>: <reason>')."""
+  if not os.path.exists(hints_path):
+    raise config_lib.ConfigError(f"--hints={hints_path}: no such file or directory")
+  found = {}
+  for src, _ in jobs:
+    size = _image_size(src)
+    if size is None:
+      continue
+    try:
+      found[src] = hints_lib.hints_for_image(hints_path, src, *size)
+    except hints_lib.HintError as e:
+      raise config_lib.ConfigError(f"--hints: {e}") from None
+  return found
+
+
 def colorize_cli(workdir: str, inputs: Sequence[str], output: str | None,
-                 saturation: float = 1.0, fmt: str | None = None, step: int | None = None) -> int:
+                 saturation: float = 1.0, fmt: str | None = None, step: int | None = None,
+                 hints: str | None = None) -> int:
   """The `--mode=colorize` command. Returns 0 (all done), 1 (some skipped).
 
   Images go through the model one at a time, so that the command's pixels are exactly those
@@ -467,7 +535,11 @@ def colorize_cli(workdir: str, inputs: Sequence[str], output: str | None,
   sizes); on CPU the full-resolution colour conversion costs more than the model, so
   batching would gain little here.
 
-  Usage errors (no inputs, no --output, bad --saturation/--format, nothing to do) raise
+  `hints`: `--hints`, a JSON/PNG hint file used for every input, or a folder with one per
+  input named by the image's stem (none there: no hints for that image); all are validated
+  before colouring starts.
+
+  Usage errors (no inputs, no --output, bad --saturation/--format/--hints, nothing to do) raise
   config_lib.ConfigError; a missing or broken run raises checkpoints.CheckpointError; both
   become one line and exit code 2 in colorjax.cli.
   """
@@ -489,13 +561,14 @@ def colorize_cli(workdir: str, inputs: Sequence[str], output: str | None,
     for path, reason in todo.skipped:
       print(f"skipped {path}: {reason}", file=sys.stderr)
     raise config_lib.ConfigError(f"--input: nothing to colorize in {', '.join(inputs)}")
+  image_hints = load_cli_hints(hints, todo.jobs) if hints else {}
   colorizer = load(workdir, step=step)
   skipped, done = list(todo.skipped), 0
   t0 = time.perf_counter()
   with tqdm(total=len(todo.jobs), unit="img", desc="colorize", file=sys.stderr) as bar:
     for src, dst in todo.jobs:
       try:
-        rgb = colorizer(prepare(src), saturation=saturation)
+        rgb = colorizer(prepare(src), hints=image_hints.get(src), saturation=saturation)
         save_image(rgb, dst)
         done += 1
       except (decode.BadImage, ValueError) as e:
