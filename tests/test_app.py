@@ -108,6 +108,17 @@ def test_colorize_answers_what_the_colorizer_gives(client, models):
   assert not np.array_equal(answers[0], answers[1]) and not np.array_equal(answers[1], answers[2])
 
 
+def test_hints_reach_the_colorizer(client, models):
+  grey = grey_image(48, 80, seed=6)
+  points = [[10, 12, "#2040c0"], [70.5, 40, "#c08020"]]
+  r = client.post("/api/colorize", params={"model": "mixed", "patch": 2,
+                                           "hints": json.dumps(points)}, content=png(grey))
+  assert r.status_code == 200, r.text
+  expected = models["mixed"].colorizer(grey, hints=[tuple(p) for p in points], patch=2)
+  np.testing.assert_array_equal(decode(r.content), expected)
+  assert not np.array_equal(expected, models["mixed"].colorizer(grey))
+
+
 def test_previews_grey_and_original(client):
   rgb = np.zeros((20, 30, 3), np.uint8)
   rgb[..., 0], rgb[..., 2] = 200, 40
