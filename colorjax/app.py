@@ -47,6 +47,7 @@ import struct
 import threading
 import time
 import warnings
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -61,6 +62,11 @@ MAX_BYTES = 32 << 20                # upload size limit (bytes)
 MAX_PIXELS = 24_000_000             # decoded size limit (px): ~6000×4000
 MAX_HINTS = 256
 HOST_JOBS = 2                       # full-resolution decode/render/encode jobs at once
+MAX_VIDEO_BYTES = 64 << 20          # video upload size limit (bytes)
+MAX_VIDEO_FRAMES = 900              # e.g. 30 s at 30 fps: "a short video"
+MAX_VIDEO_PIXELS = 4096 * 2160      # per frame
+MAX_VIDEO_JOBS = 4                  # video jobs alive at once (queued, running or unfetched)
+JOB_TTL = 600                       # s: a finished job's result is dropped if not fetched
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")    # PIL decoders tried on uploads
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -302,6 +308,116 @@ def predict(model: Model, data: bytes, hints: list, patch: int | None, max_pixel
 
 
 # ---------------------------------------------------------------------------------------------
+# Video jobs (colorjax.video, the `video` extra): upload → job → progress → MP4
+
+
+def _video_lib():
+  try:
+    from colorjax import video
+    import av  # noqa: F401  (PyAV: the video extra)
+    return video
+  except ImportError:
+    return None
+
+
+@dataclasses.dataclass
+class Job:
+  """One video colorization: its private temp dir, progress in frames, then the output."""
+  id: str
+  model: str
+  dir: str
+  total: int | None = None
+  done: int = 0
+  state: str = "queued"               # queued, running, done, error
+  error: str | None = None
+  output: str | None = None
+  seconds: float | None = None
+  finished: float | None = None       # time.monotonic() when done or failed
+  task: Any = None                    # the asyncio task running it
+
+  def public(self) -> dict:
+    return {"job": self.id, "model": self.model, "state": self.state, "done": self.done,
+            "total": self.total, "error": self.error, "seconds": self.seconds}
+
+
+class _CountingColorizer:
+  """The model's Colorizer, counting rendered frames into a Job (one render per frame) and
+  stopping a video that turns out longer than MAX_VIDEO_FRAMES."""
+
+  def __init__(self, colorizer, job: Job, max_frames: int):
+    self._colorizer, self._job, self._max = colorizer, job, max_frames
+
+  def __getattr__(self, name):
+    return getattr(self._colorizer, name)
+
+  def render(self, *args, **kwargs):
+    if self._job.done >= self._max:
+      raise RequestError(413, f"video too long: over {self._max} frames")
+    out = self._colorizer.render(*args, **kwargs)
+    self._job.done += 1
+    return out
+
+
+class Jobs:
+  """The video jobs alive; each owns a temp dir that is removed when its result is fetched, when
+  it fails, when it expires (JOB_TTL) and when the server stops."""
+
+  def __init__(self, max_jobs: int = MAX_VIDEO_JOBS):
+    self.max_jobs, self._jobs = max_jobs, {}
+
+  def expire(self) -> None:
+    now = time.monotonic()
+    for job in list(self._jobs.values()):
+      if job.finished is not None and now - job.finished > JOB_TTL:
+        self.remove(job.id)
+
+  def create(self, model: str) -> Job:
+    import secrets
+    import tempfile
+    self.expire()
+    if len(self._jobs) >= self.max_jobs:
+      raise RequestError(503, f"busy: {len(self._jobs)} videos are being coloured or waiting "
+                              f"to be downloaded; try again later")
+    job = Job(secrets.token_hex(8), model, tempfile.mkdtemp(prefix="colorjax-app-"))
+    self._jobs[job.id] = job
+    return job
+
+  def get(self, job_id: str) -> Job:
+    job = self._jobs.get(job_id)
+    if job is None:
+      raise RequestError(404, "no such video job (finished results are kept until downloaded, "
+                              f"at most {JOB_TTL // 60} minutes)")
+    return job
+
+  def remove(self, job_id: str) -> None:
+    import shutil
+    job = self._jobs.pop(job_id, None)
+    if job is not None:
+      shutil.rmtree(job.dir, ignore_errors=True)
+
+  def close(self) -> None:
+    for job_id in list(self._jobs):
+      self.remove(job_id)
+
+
+def colorize_video_job(video, model: Model, job: Job, src: str, temporal: float | None,
+                       saturation: float, hints: list, max_frames: int) -> None:
+  """Run one video job (on the device thread) with `colorjax.video.colorize_video`."""
+  job.state = "running"
+  info = video.probe(src)
+  dst = os.path.join(job.dir, "colorized.mp4")
+  try:
+    video.output_container(src, dst, info.audio_codecs)
+  except video.VideoError:              # e.g. Opus audio: MKV holds it (the browser may not play it)
+    dst = os.path.join(job.dir, "colorized.mkv")
+  kwargs = {} if temporal is None else {"temporal_strength": temporal}
+  result = video.colorize_video(_CountingColorizer(model.colorizer, job, max_frames), src, dst,
+                                saturation=saturation, hints=hints or None, progress=False,
+                                **kwargs)
+  job.output, job.seconds = result.output, round(result.seconds, 3)
+
+
+# ---------------------------------------------------------------------------------------------
 # The application
 
 
@@ -322,15 +438,27 @@ def create_app(models: dict[str, Model], max_bytes: int = MAX_BYTES,
                max_pixels: int = MAX_PIXELS, allowed_hosts: list[str] | None = None):
   """The FastAPI application serving `models` (name → Model)."""
   from starlette.middleware.trustedhost import TrustedHostMiddleware
-  device = DeviceQueue()
-  api = fastapi.FastAPI(title="colorjax", docs_url=None, redoc_url=None, openapi_url=None)
-  api.state.device = device
+  device, jobs, video = DeviceQueue(), Jobs(), _video_lib()
+
+  @contextlib.asynccontextmanager
+  async def lifespan(_):
+    try:
+      yield
+    finally:                          # the server stops: no temp dir outlives it
+      jobs.close()
+      device.close()
+
+  api = fastapi.FastAPI(title="colorjax", docs_url=None, redoc_url=None, openapi_url=None,
+                        lifespan=lifespan)
+  api.state.device, api.state.jobs = device, jobs
   if allowed_hosts:                   # refuses DNS-rebinding requests to a loopback server
     api.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
   index = page()
   listing = {"models": [{"name": m.name, **m.info} for m in models.values()],
              "limits": {"bytes": max_bytes, "pixels": max_pixels, "hints": MAX_HINTS},
-             "patch_default": _patch_default(models)}
+             "patch_default": _patch_default(models), "video": video is not None,
+             "video_limits": {"bytes": MAX_VIDEO_BYTES, "frames": MAX_VIDEO_FRAMES,
+                              "pixels": MAX_VIDEO_PIXELS}}
 
   @api.exception_handler(RequestError)
   async def _refused(request, e: RequestError):
@@ -365,6 +493,13 @@ def create_app(models: dict[str, Model], max_bytes: int = MAX_BYTES,
 
   host = asyncio.Semaphore(HOST_JOBS)
 
+  def _model_name(model: str) -> str:
+    if model in models:
+      return model
+    if not model and len(models) == 1:
+      return next(iter(models))
+    raise RequestError(422, f"model={model[:40]!r}: expected one of {', '.join(models)}")
+
   async def on_host(fn, *args):
     """Full-resolution CPU work (decode, colour conversion, PNG), a few at a time: bounded
     memory whatever the number of requests."""
@@ -393,11 +528,7 @@ def create_app(models: dict[str, Model], max_bytes: int = MAX_BYTES,
   @api.post("/api/colorize")
   async def _colorize(request: fastapi.Request, model: str = "", saturation: str | None = None,
                       patch: str | None = None, hints: str | None = None):
-    if model not in models:
-      if not model and len(models) == 1:
-        model = next(iter(models))
-      else:
-        raise RequestError(422, f"model={model[:40]!r}: expected one of {', '.join(models)}")
+    model = _model_name(model)
     sat = _number("saturation", saturation, 1.0, 0.0, 4.0)
     size = _number("patch", patch, None, 1, 64, int)
     data = await read_body(request, max_bytes)
@@ -419,6 +550,76 @@ def create_app(models: dict[str, Model], max_bytes: int = MAX_BYTES,
         "X-Model": model, "X-Checkpoint-Step": str(models[model].info.get("step")),
         "X-Seconds": f"{seconds:.3f}", "X-Queued-Seconds": f"{waited:.3f}",
         "X-Width": str(shape[1]), "X-Height": str(shape[0])})
+
+  @api.post("/api/video")
+  async def _video(request: fastapi.Request, model: str = "", saturation: str | None = None,
+                   temporal: str | None = None, hints: str | None = None):
+    if video is None:
+      raise RequestError(501, "video needs the video extra: pip install -e '.[video]'")
+    name = _model_name(model)
+    sat = _number("saturation", saturation, 1.0, 0.0, 4.0)
+    strength = _number("temporal", temporal, None, 0.0, 1.0)
+    data = await read_body(request, MAX_VIDEO_BYTES)
+    if not data:
+      raise RequestError(400, "empty upload (0 bytes)")
+    job = jobs.create(name)
+    try:
+      src = os.path.join(job.dir, "upload")      # our name; the type comes from the content
+      with open(src, "wb") as f:
+        f.write(data)
+      del data
+      try:
+        info = await on_host(video.probe, src)
+      except video.VideoError as e:
+        raise RequestError(415, "not a video FFmpeg can read" + (
+            f" ({str(e).split(': ', 1)[1]})" if ": " in str(e) else "")) from None
+      if info.width * info.height > MAX_VIDEO_PIXELS:
+        raise RequestError(413, f"video frames too large: {info.width}×{info.height} px (the "
+                                f"limit is {MAX_VIDEO_PIXELS / 1e6:.1f} Mpx)")
+      if info.frames and info.frames > MAX_VIDEO_FRAMES:
+        raise RequestError(413, f"video too long: {info.frames} frames (the limit is "
+                                f"{MAX_VIDEO_FRAMES})")
+      points = parse_hints(hints, info.width, info.height)
+    except BaseException:
+      jobs.remove(job.id)
+      raise
+    job.total = info.frames
+
+    async def run():
+      try:
+        await device.run(colorize_video_job, video, models[name], job, src, strength, sat,
+                         points, MAX_VIDEO_FRAMES)
+        job.state = "done"
+      except Exception as e:         # the message goes to the page; the files go away
+        if not isinstance(e, (RequestError, ValueError, video.VideoError)):
+          log.error("video job %s failed", job.id, exc_info=e)
+        job.state, job.error = "error", (str(e).strip().splitlines() or [type(e).__name__])[0]
+        import shutil
+        shutil.rmtree(job.dir, ignore_errors=True)
+      finally:
+        job.finished = time.monotonic()
+
+    job.task = asyncio.get_running_loop().create_task(run())     # referenced: not collected
+    return job.public()
+
+  @api.get("/api/jobs/{job_id}")
+  async def _job(job_id: str):
+    jobs.expire()
+    return jobs.get(job_id).public()
+
+  @api.get("/api/jobs/{job_id}/result")
+  async def _job_result(job_id: str):
+    job = jobs.get(job_id)
+    if job.state != "done":
+      raise RequestError(409, f"the video is not ready ({job.state}"
+                              f"{': ' + job.error if job.error else ''})")
+    with open(job.output, "rb") as f:        # small (a short video); then the files go away
+      data = f.read()
+    kind = "video/mp4" if job.output.endswith(".mp4") else "video/x-matroska"
+    jobs.remove(job.id)
+    return responses.Response(data, media_type=kind, headers={
+        "X-Model": job.model, "X-Checkpoint-Step": str(models[job.model].info.get("step")),
+        "X-Frames": str(job.done), "X-Seconds": str(job.seconds)})
 
   return api
 

@@ -12,6 +12,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 import zlib
 
 import numpy as np
@@ -263,3 +264,61 @@ def test_hint_bounds_use_the_upright_size_from_the_header():
   im.save(buf, format="JPEG", exif=exif)
   assert app_lib.check_upload(buf.getvalue()) == (20, 40)
   assert app_lib.decode_upload(buf.getvalue()).size == (20, 40)
+
+
+# ---- video (the `video` extra) -----------------------------------------------------------------
+
+def tiny_video(path, frames: int = 10, w: int = 64, h: int = 48) -> list[np.ndarray]:
+  """An H.264 MP4 of moving grey gradients; returns its frames (RGB uint8)."""
+  av = pytest.importorskip("av", reason="PyAV (video extra) is not installed")
+  out = []
+  with av.open(str(path), "w") as c:
+    s = c.add_stream("libx264", rate=12)
+    s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+    for i in range(frames):
+      g = np.roll(grey_image(h, w, seed=7), 2 * i, axis=1)
+      rgb = np.stack([g] * 3, -1)
+      out.append(rgb)
+      c.mux(s.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+    c.mux(s.encode(None))
+  return out
+
+
+def test_video_job_reports_progress_and_returns_an_mp4(client, tmp_path, monkeypatch):
+  av = pytest.importorskip("av", reason="PyAV (video extra) is not installed")
+  monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+  os.makedirs(tmp_path / "tmp")
+  frames = tiny_video(tmp_path / "clip.mp4")
+  r = client.post("/api/video", params={"model": "cartoon", "saturation": 1.2},
+                  content=(tmp_path / "clip.mp4").read_bytes())
+  assert r.status_code == 200, r.text
+  job = r.json()
+  assert job["state"] in ("queued", "running") and job["total"] == 10
+  seen, deadline = [], time.monotonic() + 300
+  while job["state"] in ("queued", "running") and time.monotonic() < deadline:
+    time.sleep(0.2)
+    job = client.get(f"/api/jobs/{job['job']}").json()
+    seen.append(job["done"])
+  assert job["state"] == "done" and job["done"] == 10, job
+  assert seen == sorted(seen)                            # progress only goes forward
+  r = client.get(f"/api/jobs/{job['job']}/result")
+  assert r.status_code == 200 and r.headers["content-type"] == "video/mp4"
+  assert r.headers["x-model"] == "cartoon" and r.headers["x-frames"] == "10"
+  (tmp_path / "out.mp4").write_bytes(r.content)
+  with av.open(str(tmp_path / "out.mp4")) as c:
+    got = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+  assert len(got) == 10 and got[0].shape == (48, 64, 3)
+  assert np.abs(got[3].astype(int) - frames[3]).mean() > 1       # coloured, not the input
+  # the job and its files are gone once the result is fetched
+  assert client.get(f"/api/jobs/{job['job']}").status_code == 404
+  assert os.listdir(tmp_path / "tmp") == []
+
+
+def test_bad_videos_are_refused_and_leave_no_files(client, tmp_path, monkeypatch):
+  pytest.importorskip("av", reason="PyAV (video extra) is not installed")
+  monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+  message = error_of(client.post("/api/video?model=movie", content=b"not a video at all" * 50), 415)
+  assert message.startswith("not a video FFmpeg can read")
+  assert "empty upload" in error_of(client.post("/api/video?model=movie", content=b""), 400)
+  assert "temporal" in error_of(client.post("/api/video?model=movie&temporal=2", content=b"x"), 422)
+  assert os.listdir(tmp_path) == []
