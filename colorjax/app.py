@@ -8,15 +8,21 @@ works offline by construction. (Gradio would also run offline, but it is a far l
 dependency, its image widget does not give a colour picker + click-to-hint + before/after
 slider in one view, and its assets are not ours to audit; the page here is ~400 lines.)
 
-HTTP API. Every request carries the image's bytes as the request body; the server keeps no
-per-user state, writes no files, and never reads a path sent by a client:
+HTTP API. Every request carries the image's bytes as the request body; for images the server
+keeps no per-user state and writes no files (a video job writes its upload and output to a
+private temp dir, removed when the result is fetched, on failure, after JOB_TTL and at
+shutdown); it never reads a path sent by a client:
   GET  /                   the page
-  GET  /api/models         the models ({name, step, config, run, takes_hints}) and the limits
+  GET  /api/models         the models ({name, path, step, config, takes_hints}) and the limits
   POST /api/preview?kind=grey|original     → PNG: the input's L* as grey, or the upright original
   POST /api/colorize?model=NAME&saturation=S&patch=P&hints=JSON     → PNG at full resolution
        hints: JSON [[x, y, "#rrggbb"], ...] in the image's pixel coordinates (after EXIF
        orientation); response headers X-Model, X-Checkpoint-Step, X-Seconds (decode + model on
        the device thread), X-Queued-Seconds (waiting for it)
+  POST /api/video?model=NAME&saturation=S&temporal=T&hints=JSON   (the `video` extra)
+       → {"job", "state", "done", "total"}: a short video, coloured on the device queue by
+       colorjax.video.colorize_video; GET /api/jobs/ID (progress in frames), GET
+       /api/jobs/ID/result (the MP4, once; then its temp files are removed), DELETE /api/jobs/ID
   GET  /api/queue          {"queued": requests waiting for or using the device}
 Errors are JSON {"error": "<one line>"}: 400 unreadable, 413 too large (bytes or pixels,
 decompression bombs included), 415 not an accepted image type (checked by content, with PIL),
@@ -334,6 +340,7 @@ class Job:
   seconds: float | None = None
   finished: float | None = None       # time.monotonic() when done or failed
   task: Any = None                    # the asyncio task running it
+  cancelled: bool = False
 
   def public(self) -> dict:
     return {"job": self.id, "model": self.model, "state": self.state, "done": self.done,
@@ -351,6 +358,8 @@ class _CountingColorizer:
     return getattr(self._colorizer, name)
 
   def render(self, *args, **kwargs):
+    if self._job.cancelled:
+      raise RequestError(409, "cancelled")
     if self._job.done >= self._max:
       raise RequestError(413, f"video too long: over {self._max} frames")
     out = self._colorizer.render(*args, **kwargs)
@@ -403,6 +412,8 @@ class Jobs:
 def colorize_video_job(video, model: Model, job: Job, src: str, temporal: float | None,
                        saturation: float, hints: list, max_frames: int) -> None:
   """Run one video job (on the device thread) with `colorjax.video.colorize_video`."""
+  if job.cancelled:
+    raise RequestError(409, "cancelled")
   job.state = "running"
   info = video.probe(src)
   dst = os.path.join(job.dir, "colorized.mp4")
@@ -598,6 +609,8 @@ def create_app(models: dict[str, Model], max_bytes: int = MAX_BYTES,
         shutil.rmtree(job.dir, ignore_errors=True)
       finally:
         job.finished = time.monotonic()
+        if job.cancelled:
+          jobs.remove(job.id)
 
     job.task = asyncio.get_running_loop().create_task(run())     # referenced: not collected
     return job.public()
@@ -606,6 +619,15 @@ def create_app(models: dict[str, Model], max_bytes: int = MAX_BYTES,
   async def _job(job_id: str):
     jobs.expire()
     return jobs.get(job_id).public()
+
+  @api.delete("/api/jobs/{job_id}")
+  async def _cancel(job_id: str):
+    """Cancel a job (it stops at its next frame) or drop a finished one; its files go away."""
+    job = jobs.get(job_id)
+    job.cancelled = True
+    if job.finished is not None:
+      jobs.remove(job.id)
+    return {"job": job.id, "cancelled": True}
 
   @api.get("/api/jobs/{job_id}/result")
   async def _job_result(job_id: str):

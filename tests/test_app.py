@@ -242,28 +242,21 @@ def test_serve_without_the_app_extra_names_it(tmp_path, study_dir):
                               "pip install -e '.[app]'")
 
 
-def test_serve_refuses_a_wrong_workdir_and_a_busy_port(tmp_path, study_dir):
+def test_serve_refuses_a_wrong_workdir(tmp_path):
   r = launch("--mode=serve", f"--workdir={tmp_path}", "--port=0")
   assert r.returncode == 2 and "neither a run directory" in r.stderr
   assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_a_busy_port_is_a_one_line_error():
+  from colorjax import config_lib
   busy = app_lib.listen("127.0.0.1", 0)
   try:
     port = busy.getsockname()[1]
-    r = launch("--mode=serve", f"--workdir={study_dir}", f"--port={port}")
+    with pytest.raises(config_lib.ConfigError, match=rf"--port={port}: cannot listen on 127.0.0.1:{port}"):
+      app_lib.listen("127.0.0.1", port)
   finally:
     busy.close()
-  assert r.returncode == 2 and f"--port={port}: cannot listen on 127.0.0.1:{port}" in r.stderr
-
-
-def test_hint_bounds_use_the_upright_size_from_the_header():
-  """A phone JPEG stored 40×20 with EXIF orientation 6 (rotate 90°) is 20×40 upright."""
-  im = Image.fromarray(grey_image(20, 40, seed=5))
-  exif = Image.Exif()
-  exif[0x0112] = 6
-  buf = io.BytesIO()
-  im.save(buf, format="JPEG", exif=exif)
-  assert app_lib.check_upload(buf.getvalue()) == (20, 40)
-  assert app_lib.decode_upload(buf.getvalue()).size == (20, 40)
 
 
 # ---- video (the `video` extra) -----------------------------------------------------------------
@@ -322,3 +315,17 @@ def test_bad_videos_are_refused_and_leave_no_files(client, tmp_path, monkeypatch
   assert "empty upload" in error_of(client.post("/api/video?model=movie", content=b""), 400)
   assert "temporal" in error_of(client.post("/api/video?model=movie&temporal=2", content=b"x"), 422)
   assert os.listdir(tmp_path) == []
+
+
+def test_a_cancelled_video_job_goes_away_with_its_files(client, tmp_path, monkeypatch):
+  pytest.importorskip("av", reason="PyAV (video extra) is not installed")
+  monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+  os.makedirs(tmp_path / "tmp")
+  tiny_video(tmp_path / "clip.mp4", frames=30)
+  job = client.post("/api/video?model=movie", content=(tmp_path / "clip.mp4").read_bytes()).json()
+  assert client.delete(f"/api/jobs/{job['job']}").json() == {"job": job["job"], "cancelled": True}
+  deadline = time.monotonic() + 300
+  while client.get(f"/api/jobs/{job['job']}").status_code != 404 and time.monotonic() < deadline:
+    time.sleep(0.2)
+  assert client.get(f"/api/jobs/{job['job']}").status_code == 404
+  assert os.listdir(tmp_path / "tmp") == []

@@ -212,3 +212,28 @@ def test_click_places_a_colour_hint(server, browser, tmp_path):
   page.wait_for_selector("#result-cartoon img.after[data-hints='0']", timeout=120_000)
   page.close()
   assert browser.foreign == [], f"the page tried to reach other origins: {browser.foreign}"
+
+
+def test_short_video_is_coloured_with_progress(server, browser, tmp_path):
+  av = pytest.importorskip("av", reason="PyAV (video extra) is not installed")
+  path = tmp_path / "street.mp4"
+  with av.open(str(path), "w") as c:
+    s = c.add_stream("libx264", rate=12)
+    s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+    for i in range(8):
+      g = np.roll(np.tile(np.linspace(30, 220, 64).astype(np.uint8), (48, 1)), 3 * i, axis=1)
+      c.mux(s.encode(av.VideoFrame.from_ndarray(np.stack([g] * 3, -1), format="rgb24")))
+    c.mux(s.encode(None))
+  page = open_page(browser, server)
+  page.select_option("#model", "mixed")
+  page.set_input_files("#file", str(path))
+  page.wait_for_selector("#result-mixed[data-done='1']", timeout=180_000)
+  assert "mixed · checkpoint step 5 · 8 frames" in page.inner_text("#result-mixed figcaption")
+  with page.expect_download() as d:
+    page.click("#result-mixed a.download")
+  assert d.value.suggested_filename == "street-mixed-colorized.mp4"
+  with av.open(d.value.path()) as c:
+    frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+  assert len(frames) == 8 and frames[0].shape == (48, 64, 3)
+  page.close()
+  assert browser.foreign == [], f"the page tried to reach other origins: {browser.foreign}"
