@@ -208,7 +208,7 @@ class Colorizer:
   """
 
   def __init__(self, config, variables: dict, render_size: int | None = None,
-               step: int | None = None):
+               step: int | None = None, path: str | None = None):
     import jax
     import jax.numpy as jnp
     from colorjax import models
@@ -216,13 +216,24 @@ class Colorizer:
     if render_size < BUCKET_STEP or render_size % BUCKET_STEP:
       raise ValueError(f"render_size={render_size}: must be a positive multiple of "
                        f"{BUCKET_STEP} (the encoder downsamples 5 times)")
-    self.config, self.step, self.render_size = config, step, render_size
+    self.config, self.step, self.render_size, self.path = config, step, render_size, path
     g_model, _ = models.build_models(config)
     # float32 everywhere: CPU has no fast bfloat16, and inference cost is small anyway.
     g_model = g_model.clone(dtype=jnp.float32)
     self._variables = jax.device_put(variables)
     self._apply = jax.jit(lambda v, L: g_model.apply(v, L, train=False))
     self._compiled: dict[tuple[int, ...], Any] = {}
+
+  @property
+  def takes_hints(self) -> bool:
+    """Whether the generator was trained with hint channels (`config.model.hints`)."""
+    return bool(self.config.model.get("hints", False))
+
+  @property
+  def checkpoint_info(self) -> dict:
+    """What this colorizer runs: {"path", "step", "config", "takes_hints", "render_size"}."""
+    return {"path": self.path, "step": self.step, "config": self.config.get("name", ""),
+            "takes_hints": self.takes_hints, "render_size": self.render_size}
 
   @property
   def compiled_shapes(self) -> tuple[tuple[int, ...], ...]:
@@ -238,26 +249,33 @@ class Colorizer:
       self._compiled[L.shape] = fn
     return np.asarray(fn(self._variables, L))
 
-  def __call__(self, image: ImageLike, saturation: float = 1.0) -> np.ndarray:
-    """Colour one image; returns uint8 H×W×3 (H×W×4 if the input has alpha)."""
-    return self.many([image], batch_size=1, saturation=saturation)[0]
+  def bucket(self, prepared: Prepared) -> tuple[int, int]:
+    """The render bucket (h, w) of a prepared image: the model's input size for it."""
+    return bucket_shape(*prepared.lightness.shape, self.render_size)
 
-  def many(self, images: Iterable[ImageLike], batch_size: int = 8,
-           saturation: float = 1.0) -> list[np.ndarray]:
-    """Colour many images, batched by bucket shape; returns the outputs in input order.
+  def bucket_lightness(self, prepared: Prepared) -> np.ndarray:
+    """L* [h, w] in [0, 100] of a prepared image at its render bucket (antialiased bicubic)."""
+    bh, bw = self.bucket(prepared)
+    return np.clip(_resize(prepared.lightness, bh, bw, Image.BICUBIC), 0.0, 100.0)
 
-    Batches are padded to `batch_size` (or, when a bucket has fewer images, to the next
-    power of two), so each bucket compiles at most log2(batch_size) + 1 times. Outputs may
-    differ from single-image calls by one 8-bit level: XLA sums convolutions in a
-    batch-size-dependent order.
+  def predict(self, prepared_list: Sequence[ImageLike], hints=None,
+              batch_size: int = 8) -> list[np.ndarray]:
+    """The model's colours: a*b* [h, w, 2] float32 in Lab units at each image's render bucket.
+
+    `prepared_list`: `Prepared` inputs (anything else is passed through `prepare`). Images
+    are batched by bucket shape; batches are padded to `batch_size` (or, when a bucket has
+    fewer images, to the next power of two), so each bucket compiles at most
+    log2(batch_size) + 1 times. Results may differ from single-image calls in the last
+    float bits: XLA sums convolutions in a batch-size-dependent order.
     """
     if batch_size < 1:
       raise ValueError(f"batch_size={batch_size}: must be >= 1")
-    saturation = _check_saturation(saturation)
-    prepared = [prepare(im) for im in images]
+    if hints is not None:
+      raise ValueError("hints: not supported yet")
+    prepared = [prepare(im) for im in prepared_list]
     groups: dict[tuple[int, int], list[int]] = {}
     for i, p in enumerate(prepared):
-      groups.setdefault(bucket_shape(*p.lightness.shape, self.render_size), []).append(i)
+      groups.setdefault(self.bucket(p), []).append(i)
     out: list[np.ndarray | None] = [None] * len(prepared)
     for (bh, bw), members in groups.items():
       for start in range(0, len(members), batch_size):
@@ -269,17 +287,38 @@ class Colorizer:
           L[j, ..., 0] = np.clip(small / 50.0 - 1.0, -1.0, 1.0)
         ab = self._predict(L)
         for j, i in enumerate(chunk):
-          out[i] = self._finish(prepared[i], ab[j], saturation)
+          out[i] = ab[j] * np.float32(AB_SCALE)
     return out
 
-  def _finish(self, p: Prepared, ab_small: np.ndarray, saturation: float) -> np.ndarray:
-    """Upsample ab to full size, join the full-resolution L*, convert, attach alpha."""
-    h, w = p.lightness.shape
-    ab = np.stack([_resize(ab_small[..., c], h, w, Image.BILINEAR) for c in range(2)], -1)
-    rgb = lab_to_rgb8(p.lightness, p.luminance, ab * np.float32(AB_SCALE * saturation))
-    if p.alpha is not None:
-      rgb = np.concatenate([rgb, p.alpha[..., None]], axis=-1)
+  def render(self, prepared: Prepared, ab_bucket: np.ndarray, saturation: float = 1.0) -> np.ndarray:
+    """a*b* at the bucket (Lab units) + the full-resolution L* → uint8 H×W×3 (H×W×4 with alpha).
+
+    The ab map is upsampled (bilinear) to the input's size, scaled by `saturation`, joined
+    with the input's own L* and converted with gamut mapping that keeps L*.
+    """
+    saturation = _check_saturation(saturation)
+    h, w = prepared.lightness.shape
+    ab = np.stack([_resize(ab_bucket[..., c], h, w, Image.BILINEAR) for c in range(2)], -1)
+    rgb = lab_to_rgb8(prepared.lightness, prepared.luminance, ab * np.float32(saturation))
+    if prepared.alpha is not None:
+      rgb = np.concatenate([rgb, prepared.alpha[..., None]], axis=-1)
     return rgb
+
+  def __call__(self, image: ImageLike, saturation: float = 1.0) -> np.ndarray:
+    """Colour one image; returns uint8 H×W×3 (H×W×4 if the input has alpha)."""
+    return self.many([image], batch_size=1, saturation=saturation)[0]
+
+  def many(self, images: Iterable[ImageLike], batch_size: int = 8,
+           saturation: float = 1.0) -> list[np.ndarray]:
+    """Colour many images, batched by bucket shape (see `predict`); outputs in input order.
+
+    Outputs may differ from single-image calls by one 8-bit level: XLA sums convolutions in
+    a batch-size-dependent order.
+    """
+    saturation = _check_saturation(saturation)
+    prepared = [prepare(im) for im in images]
+    abs_ = self.predict(prepared, batch_size=batch_size)
+    return [self.render(p, ab, saturation) for p, ab in zip(prepared, abs_)]
 
 
 def _check_saturation(saturation: float) -> float:
@@ -300,7 +339,7 @@ def load(path: str | os.PathLike, step: int | None = None,
       training image size).
   """
   config, variables, step = checkpoints.restore_generator(os.fspath(path), step)
-  return Colorizer(config, variables, render_size=render_size, step=step)
+  return Colorizer(config, variables, render_size=render_size, step=step, path=os.fspath(path))
 
 
 # ---------------------------------------------------------------------------------------------
