@@ -366,16 +366,8 @@ class FootageColorizer:
     for (frame, p, starts), ab in zip(items, abs_):
       if starts:
         self.stabilizer.reset()
-      small = _resize_lightness(p.lightness, ab.shape[:2])
-      ab = self.stabilizer.step(small, ab)
+      ab = self.stabilizer.step(self.colorizer.bucket_lightness(p), ab)
       yield frame, self.colorizer.render(p, ab, saturation=self.saturation)
-
-
-def _resize_lightness(lightness: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-  import cv2
-  if lightness.shape == tuple(shape):
-    return lightness
-  return cv2.resize(lightness, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -514,6 +506,22 @@ def _remove(path: str) -> None:
     os.remove(path)
   except OSError:
     pass
+
+
+def colorize(colorizer, src: str, dst: str, temporal_strength: float | None = None,
+             saturation: float = 1.0, hints=None, batch_size: int = DEFAULT_BATCH,
+             progress: bool = True) -> Result:
+  """`Colorizer.video`: a video file → `dst` (a video file), or a numbered-frame folder →
+  `dst` (a folder of frames with the same names)."""
+  strength = temporal.DEFAULT_STRENGTH if temporal_strength is None else temporal_strength
+  if is_video_file(src):
+    return colorize_video(colorizer, src, dst, strength, saturation, hints, batch_size, progress)
+  files = numbered_frames(src)
+  if files is None:
+    raise VideoError(f"{src}: not a video file ({', '.join(VIDEO_EXTENSIONS)}) nor a folder of "
+                     f"numbered frames")
+  return colorize_sequence(colorizer, files, dst, strength, saturation, hints, batch_size,
+                           progress=progress)
 
 
 # ---------------------------------------------------------------------------------------------
