@@ -204,9 +204,12 @@ def long_run(colorizer, args) -> None:
     print(f"long: generated {n} frames ({args.long_minutes} min at 24 fps, "
           f"{args.long_height}p) in {time.perf_counter() - t0:.0f} s; RSS {rss_mb():.0f} MB")
     samples = []
+    t0 = time.perf_counter()
 
     def sample(count):
       samples.append((count, rss_mb()))
+      print(f"long: {count} frames written, {time.perf_counter() - t0:.0f} s, "
+            f"RSS {samples[-1][1]:.0f} MB", flush=True)
     original = video.VideoWriter.write
 
     def write(self, rgb, pts):         # sample RSS every 1000 frames written
