@@ -20,15 +20,6 @@ def _temporal(flags) -> float | None:
   return getattr(flags, "temporal", None)
 
 
-def _hints(flags):
-  """Video hints: --hints=FILE read by colorjax.hints when that flag and module exist."""
-  path = getattr(flags, "hints", None)
-  if not path:
-    return None
-  from colorjax import hints
-  return hints.load(path)
-
-
 def run(mode: str, config, flags) -> int:
   """Run `mode`; returns the process exit code."""
   workdir = flags.workdir or default_workdir(config)
@@ -56,7 +47,7 @@ def run(mode: str, config, flags) -> int:
         images = [i for i in flags.input if i not in footage]
         code = video.colorize_cli(workdir, footage, flags.output, _temporal(flags),
                                   saturation=flags.saturation, fmt=flags.format, step=flags.step,
-                                  hints=_hints(flags))
+                                  hints=getattr(flags, "hints", None))
         if not images:
           return code
         return max(code, inference.colorize_cli(workdir, images, flags.output,

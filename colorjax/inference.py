@@ -357,6 +357,15 @@ class Colorizer:
     abs_ = self.predict(prepared, hints=hints, batch_size=batch_size, patch=patch)
     return [self.render(p, ab, saturation) for p, ab in zip(prepared, abs_)]
 
+  def video(self, src: str, dst: str, temporal: float | None = None, saturation: float = 1.0,
+            hints=None, batch_size: int = 8, progress: bool = True):
+    """Colour a video file (or a folder of numbered frames) into `dst`, as the colorize command
+    does: same size, timestamps and audio, shot cuts, colour stabilised along the optical flow
+    (`temporal` 0..1, 0 = each frame alone; default colorjax.temporal.DEFAULT_STRENGTH). See
+    colorjax.video. Returns its Result (output, frames, cuts, seconds)."""
+    from colorjax import video
+    return video.colorize(self, src, dst, temporal, saturation, hints, batch_size, progress)
+
 
 def _check_saturation(saturation: float) -> float:
   saturation = float(saturation)

@@ -326,7 +326,8 @@ class FootageColorizer:
                saturation: float = 1.0, hints=None, batch_size: int = DEFAULT_BATCH):
     if batch_size < 1:
       raise ValueError(f"batch_size={batch_size}: must be >= 1")
-    self.colorizer, self.saturation, self.hints = colorizer, saturation, hints or None
+    self.colorizer, self.saturation = colorizer, saturation
+    self.hints = hints if hints is not None and len(hints) else None
     self.batch_size = batch_size
     self.detector = temporal.CutDetector()
     self.stabilizer = temporal.Stabilizer(temporal_strength)
@@ -350,6 +351,15 @@ class FootageColorizer:
     if ready:
       yield from self._run(ready)
 
+  def _hints_for(self, prepared):
+    """The hints of a shot's first frame: a list of (x, y, colour), or a hint file (JSON points
+    or RGBA scribble, read by colorjax.hints for this frame size)."""
+    if isinstance(self.hints, (str, os.PathLike)):
+      from colorjax import hints as hints_lib
+      h, w = prepared.lightness.shape
+      return hints_lib.load_hint_file(os.fspath(self.hints), h, w)
+    return self.hints
+
   @staticmethod
   def _mark(pending, ready, decisions) -> None:
     for _, cut in decisions:
@@ -360,22 +370,14 @@ class FootageColorizer:
   def _run(self, items) -> Iterator[tuple[Frame, np.ndarray]]:
     prepared = [p for _, p, _ in items]
     hints = None
-    if self.hints:
-      hints = [list(self.hints) if starts else None for _, _, starts in items]
+    if self.hints is not None and any(starts for _, _, starts in items):
+      hints = [self._hints_for(p) if starts else None for _, p, starts in items]
     abs_ = self.colorizer.predict(prepared, hints=hints, batch_size=self.batch_size)
     for (frame, p, starts), ab in zip(items, abs_):
       if starts:
         self.stabilizer.reset()
-      small = _resize_lightness(p.lightness, ab.shape[:2])
-      ab = self.stabilizer.step(small, ab)
+      ab = self.stabilizer.step(self.colorizer.bucket_lightness(p), ab)
       yield frame, self.colorizer.render(p, ab, saturation=self.saturation)
-
-
-def _resize_lightness(lightness: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-  import cv2
-  if lightness.shape == tuple(shape):
-    return lightness
-  return cv2.resize(lightness, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -516,6 +518,22 @@ def _remove(path: str) -> None:
     pass
 
 
+def colorize(colorizer, src: str, dst: str, temporal_strength: float | None = None,
+             saturation: float = 1.0, hints=None, batch_size: int = DEFAULT_BATCH,
+             progress: bool = True) -> Result:
+  """`Colorizer.video`: a video file → `dst` (a video file), or a numbered-frame folder →
+  `dst` (a folder of frames with the same names)."""
+  strength = temporal.DEFAULT_STRENGTH if temporal_strength is None else temporal_strength
+  if is_video_file(src):
+    return colorize_video(colorizer, src, dst, strength, saturation, hints, batch_size, progress)
+  files = numbered_frames(src)
+  if files is None:
+    raise VideoError(f"{src}: not a video file ({', '.join(VIDEO_EXTENSIONS)}) nor a folder of "
+                     f"numbered frames")
+  return colorize_sequence(colorizer, files, dst, strength, saturation, hints, batch_size,
+                           progress=progress)
+
+
 # ---------------------------------------------------------------------------------------------
 # The colorize command (videos and frame folders; images stay with colorjax.inference)
 
@@ -604,11 +622,14 @@ def stability(frames: np.ndarray, flows: np.ndarray, visible: np.ndarray) -> dic
           "cdc": float(metrics.cdc(frames))}
 
 
-def mean_delta_e(pred: np.ndarray, true: np.ndarray) -> float:
-  """Mean CIEDE2000 over frames and pixels of uint8 [T, H, W, 3] pairs."""
+def mean_delta_e(pred: np.ndarray, true: np.ndarray, chunk: int = 8) -> float:
+  """Mean CIEDE2000 over frames and pixels of uint8 [T, H, W, 3] pairs (jitted, in chunks)."""
+  import jax
   from colorjax import metrics
-  return float(np.mean([float(metrics.delta_e(p[None] / 255.0, t[None] / 255.0)[0])
-                        for p, t in zip(pred.astype(np.float32), true.astype(np.float32))]))
+  fn = jax.jit(metrics.delta_e)
+  values = [np.asarray(fn(pred[i:i + chunk] / np.float32(255), true[i:i + chunk] / np.float32(255)))
+            for i in range(0, len(pred), chunk)]
+  return float(np.mean(np.concatenate(values)))
 
 
 def evaluate_sequences(workdir: str, folders: Sequence[str],

@@ -167,8 +167,8 @@ def test_ctrl_c_leaves_a_partial_file_and_errors_leave_none(colorizer, tmp_path)
     def __init__(self, inner, exc):
       self.inner, self.calls, self.exc = inner, 0, exc
 
-    def predict(self, *a, **k):
-      return self.inner.predict(*a, **k)
+    def __getattr__(self, name):        # predict, bucket_lightness: the real colorizer's
+      return getattr(self.inner, name)
 
     def render(self, *a, **k):
       self.calls += 1
@@ -196,7 +196,7 @@ def test_numbered_frames_in_numbered_frames_out(colorizer, tmp_path):
   files = video.numbered_frames(str(src))
   assert [os.path.basename(f) for f in files][:2] == ["frame_0001.png", "frame_0002.png"]
   out = str(tmp_path / "out")
-  result = video.colorize_sequence(colorizer, files, out, progress=False)
+  result = colorizer.video(str(src), out, progress=False)      # the notebook API
   assert sorted(os.listdir(out)) == sorted(os.listdir(src))
   assert result.cuts == [6] and json.load(open(out + ".cuts.json"))["cuts"] == [6]
   with Image.open(os.path.join(out, "frame_0003.png")) as im:
