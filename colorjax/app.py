@@ -6,7 +6,7 @@ FastAPI + uvicorn serve ONE static page (`colorjax/static/index.html`, plain HTM
 step, no CDN, no web fonts). Its Content-Security-Policy allows this origin only, so the page
 works offline by construction. (Gradio would also run offline, but it is a far larger
 dependency, its image widget does not give a colour picker + click-to-hint + before/after
-slider in one view, and its assets are not ours to audit; the page here is ~400 lines.)
+slider in one view, and its assets are not ours to audit; the page here is ~500 lines.)
 
 HTTP API. Every request carries the image's bytes as the request body; for images the server
 keeps no per-user state and writes no files (a video job writes its upload and output to a
