@@ -38,7 +38,16 @@ class _DropUntrackedMetricWarning(logging.Filter):
     return "did not provide metrics" not in record.getMessage()
 
 
+class _DropReadOnlyNotice(logging.Filter):
+  """orbax logs 'Given directory is read only' for every read-only manager (each eval and
+  colorize opens one on purpose); the other read-only warning is avoided in `manager`."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("Given directory is read only")
+
+
 logging.getLogger("absl").addFilter(_DropUntrackedMetricWarning())
+logging.getLogger("absl").addFilter(_DropReadOnlyNotice())
 
 
 def _handlers() -> dict:
@@ -60,7 +69,9 @@ def manager(workdir: str, *, read_only: bool = False, keep_latest: int = 2) -> o
   options = ocp.CheckpointManagerOptions(
       preservation_policy=policy, best_fn=lambda m: m[VAL_METRIC], best_mode="min",
       enable_async_checkpointing=False, create=not read_only, read_only=read_only,
-      cleanup_tmp_directories=not read_only)
+      cleanup_tmp_directories=not read_only,
+      # read-only: orbax forces save_interval_steps to 0 and warns unless it is 0 already.
+      **({"save_interval_steps": 0} if read_only else {}))
   # cleanup_tmp_directories: a save killed half-way leaves `<step>.orbax-checkpoint-tmp-*`;
   # orbax never lists those as steps, and the next writer deletes them.
   return ocp.CheckpointManager(directory, options=options, item_handlers=_handlers())

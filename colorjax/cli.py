@@ -5,11 +5,19 @@ import os
 import sys
 
 from colorjax import checkpoints, config_lib
+from colorjax import video
 from colorjax.data import decode, sources
+
+
+APP_PACKAGES = ("fastapi", "starlette", "uvicorn", "anyio")   # the `app` extra
 
 
 def default_workdir(config) -> str:
   return os.path.join("runs", config.get("name", "default"))
+
+
+def _temporal(flags) -> float | None:
+  return getattr(flags, "temporal", None)
 
 
 def run(mode: str, config, flags) -> int:
@@ -28,6 +36,9 @@ def run(mode: str, config, flags) -> int:
       if counts:
         evaluate.evaluate_hints(workdir, counts, eval_dirs=flags.eval_dirs or None,
                                 step=flags.step, print_summary=True)
+      sequences = [d for d in flags.eval_dirs or () if video.numbered_frames(d)]
+      if sequences:      # frame sequences: stability metrics beside ΔE00
+        video.evaluate_sequences(workdir, sequences, _temporal(flags), step=flags.step)
       return 0
     if mode == "study":
       from colorjax import study
@@ -35,12 +46,33 @@ def run(mode: str, config, flags) -> int:
       return 0
     if mode == "colorize":
       from colorjax import inference
+      footage = [i for i in flags.input if video.is_footage(i)]
+      if footage:        # videos and numbered-frame folders; any other inputs as images
+        images = [i for i in flags.input if i not in footage]
+        code = video.colorize_cli(workdir, footage, flags.output, _temporal(flags),
+                                  saturation=flags.saturation, fmt=flags.format, step=flags.step,
+                                  hints=getattr(flags, "hints", None))
+        if not images:
+          return code
+        return max(code, inference.colorize_cli(workdir, images, flags.output,
+                                                saturation=flags.saturation, fmt=flags.format,
+                                                step=flags.step, hints=flags.hints))
       return inference.colorize_cli(workdir, flags.input, flags.output, saturation=flags.saturation,
                                     fmt=flags.format, step=flags.step,
                                     hints=flags.hints)
+    if mode == "serve":
+      try:
+        from colorjax import app
+      except ImportError as e:
+        if (e.name or "").split(".")[0] not in APP_PACKAGES:
+          raise
+        raise config_lib.ConfigError(
+            f"--mode=serve needs the app extra ({e.name} is missing): pip install -e '.[app]'"
+        ) from None
+      return app.serve(workdir, host=flags.host, port=flags.port, step=flags.step)
     raise config_lib.ConfigError(f"--mode={mode!r}: expected one of {', '.join(config_lib.MODES)}")
   except (config_lib.ConfigError, sources.DataError, checkpoints.CheckpointError,
-          decode.BadImage) as e:
+          decode.BadImage, video.VideoError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
   except FloatingPointError as e:   # NonFiniteLossError, or jax_debug_nans (config.debug_nans)

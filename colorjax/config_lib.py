@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import jax
 
-MODES = ("train", "eval", "study", "colorize")
+MODES = ("train", "eval", "study", "colorize", "serve")
 
 
 class ConfigError(ValueError):

@@ -17,10 +17,8 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from colorjax import color
-
-
-class BadImage(Exception):
-  """An image that cannot be used; str(e) is '<file>: <reason>'."""
+from colorjax.data import tfds_source
+from colorjax.data.errors import BadImage  # noqa: F401  (re-exported: decode.BadImage)
 
 
 def _builtin(record, size: int) -> np.ndarray:
@@ -116,7 +114,6 @@ def load_rgb(record, size: int, rng: np.random.Generator | None = None) -> np.nd
   elif kind == "file":
     rgb = resize_crop(open_rgb(record[1], size), size, rng)
   elif kind == "tfds":
-    from colorjax.data import tfds_source
     rgb = resize_crop(to_rgb(Image.fromarray(tfds_source.load(record))), size, rng)
   else:
     raise BadImage(f"{record!r}: unknown record kind")
