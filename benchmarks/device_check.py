@@ -88,15 +88,15 @@ def sizes(dry: bool) -> dict:
   """The shapes each section uses: the real ones, or tiny ones for a CPU dry run."""
   if not dry:
     return dict(batch=64, size=256, encoder="resnet34", width=64, disc_width=64, warmup=3,
-                steps=10, decoder_widths=None, peak_n=8192, overfit_steps=60, de_pixels=1 << 24, ssim_batch=64,
-                ssim_size=256, repeats=5, pipe_batch=64, pipe_batches=16, train_size=256,
-                train_batch=16, steps_per_epoch=500, train_steps=6000, train_seconds=200,
-                log_every=25, samples_per_domain=3)
+                steps=10, decoder_widths=None, peak_n=8192, overfit_steps=60,
+                de_pixels=1 << 24, ssim_batch=64, ssim_size=256, repeats=5, pipe_batch=64,
+                pipe_batches=16, train_size=256, train_batch=16, steps_per_epoch=500,
+                train_steps=6000, train_seconds=200, log_every=25, samples_per_domain=3)
   return dict(batch=4, size=32, encoder="resnet10", width=8, disc_width=8, warmup=0, steps=2,
-              decoder_widths=(16, 16, 8, 8, 8), peak_n=256, overfit_steps=30, de_pixels=20000, ssim_batch=2, ssim_size=64,
-              repeats=1, pipe_batch=4, pipe_batches=2, train_size=32, train_batch=4,
-              steps_per_epoch=2, train_steps=4, train_seconds=150, log_every=1,
-              samples_per_domain=1)
+              decoder_widths=(16, 16, 8, 8, 8), peak_n=256, overfit_steps=30, de_pixels=20000,
+              ssim_batch=2, ssim_size=64, repeats=1, pipe_batch=4, pipe_batches=2,
+              train_size=32, train_batch=4, steps_per_epoch=2, train_steps=4,
+              train_seconds=150, log_every=1, samples_per_domain=1)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -274,7 +274,8 @@ def section_step(ctx: Ctx, dtype: str) -> dict:
   # Dry run: float32 for both (XLA:CPU compiles the bfloat16 step 3x slower; the overfit
   # section proves the bfloat16 model on every run).
   config, compiled, state, batch, compile_s = train_step.compiled_step(
-      s["batch"], s["size"], "float32" if ctx.dry else dtype, s["encoder"], s["width"], s["disc_width"], s["decoder_widths"])
+      s["batch"], s["size"], "float32" if ctx.dry else dtype, s["encoder"], s["width"],
+      s["disc_width"], s["decoder_widths"])
   flops_xla = train_step._flops(compiled)
   lowered = train.Trainer(config).gan_step.lower(state, batch).cost_analysis()
   lowered = lowered[0] if isinstance(lowered, (list, tuple)) else lowered
@@ -292,12 +293,12 @@ def section_step(ctx: Ctx, dtype: str) -> dict:
   losses = {k: float(v) for k, v in jax.device_get(metrics).items()}
   step_s = statistics.median(times)
   out = ctx.partial
-  out.update({"batch": s["batch"], "size": s["size"], "dtype": config.dtype,
-         "encoder": s["encoder"], "compile_s": compile_s, "steps": len(times), "step_s": step_s,
-         "step_times_s": times, "img_per_s": s["batch"] / step_s, "gflop_per_step": flops / 1e9,
-         "gflop_per_step_xla": flops_xla / 1e9, "gflop_per_step_traced": flops_model / 1e9,
-         "tflop_per_s": flops / step_s / 1e12, "losses": losses,
-         "losses_finite": bool(all(np.isfinite(v) for v in losses.values()))})
+  out.update(batch=s["batch"], size=s["size"], dtype=config.dtype, encoder=s["encoder"],
+             compile_s=compile_s, steps=len(times), step_s=step_s, step_times_s=times,
+             img_per_s=s["batch"] / step_s, gflop_per_step=flops / 1e9,
+             gflop_per_step_xla=flops_xla / 1e9, gflop_per_step_traced=flops_model / 1e9,
+             tflop_per_s=flops / step_s / 1e12, losses=losses,
+             losses_finite=bool(all(np.isfinite(v) for v in losses.values())))
   peak = ctx.results.get("peak_tflop_per_s")
   if peak is None:
     t = time.perf_counter()
@@ -363,7 +364,7 @@ def section_tests(ctx: Ctx) -> dict:
       out[key] = int(suite.get(key, 0))
     out["passed"] = out["tests"] - out["failures"] - out["errors"] - out["skipped"]
     out["failed"] = [f"{case.get('classname')}::{case.get('name')}: "
-                     f"{(bad.get('message') or '').splitlines()[0][:200] if bad.get('message') else ''}"
+                     f"{(bad.get('message') or '').strip()[:200]}"
                      for case in suite.iter("testcase")
                      for bad in list(case.findall("failure")) + list(case.findall("error"))]
   if rc != 0:
@@ -429,7 +430,7 @@ def section_pipeline(ctx: Ctx) -> dict:
   import pipeline as bench_pipeline
   from colorjax.data import sources
   folders = data_folders(ctx.data())
-  paths = sources.list_images(folders["train/cartoon"]) + sources.list_images(folders["train/movie"])
+  paths = [p for key in ("train/cartoon", "train/movie") for p in sources.list_images(folders[key])]
   records = [("file", p) for p in paths]
   cpus = os.cpu_count() or 1
   workers = [1] if ctx.dry else sorted({max(1, cpus // 2), cpus})
@@ -488,7 +489,8 @@ def section_train(ctx: Ctx) -> dict:
   records = read_metrics(workdir)
   steps = [r for r in records if r.get("type") == "step"]
   epochs = [r for r in records if r.get("type") == "epoch"]
-  shutil.copy(os.path.join(workdir, "metrics.jsonl"), os.path.join(ctx.out, "train_metrics.jsonl"))
+  shutil.copy(os.path.join(workdir, "metrics.jsonl"),
+              os.path.join(ctx.out, "train_metrics.jsonl"))
   last_step = summary.get("step") or (steps[-1]["step"] if steps else 0)
   out.update({"config": "configs/mixed.py", "image_size": config.image_size,
          "batch": config.batch_size, "dtype": json.load(open(os.path.join(workdir,
@@ -515,10 +517,11 @@ def section_train(ctx: Ctx) -> dict:
                         "mib": round(_du(ckpt_dir) / 2**20, 1)}
   mngr.close()
   t = time.perf_counter()
-  report = evaluate.evaluate_run(workdir, eval_dirs=[folders["test/cartoon"], folders["test/movie"]])
+  report = evaluate.evaluate_run(workdir,
+                                 eval_dirs=[folders["test/cartoon"], folders["test/movie"]])
   out["eval_s"], out["eval_step"] = time.perf_counter() - t, report["step"]
   out["eval"] = report["domains"]
-  shutil.copy(os.path.join(workdir, "eval_per_image.csv"), os.path.join(ctx.out, "eval_per_image.csv"))
+  shutil.copy(os.path.join(workdir, "eval_per_image.csv"), ctx.out)
   t = time.perf_counter()
   colorizer = inference.load(workdir)
   out["samples"] = _samples(colorizer, folders, s["samples_per_domain"],
@@ -731,7 +734,8 @@ def markdown(report: dict) -> str:
   recs = report["sections"]
   env = (recs.get("env") or {}).get("result") or {}
   lines = [f"# colorjax device check{' (dry run, CPU, tiny sizes)' if report['dry_run'] else ''}",
-           "", f"{report['started']}; {env.get('device_count', '?')} × {env.get('device_kind', '?')}"
+           "", f"{report['started']}; {env.get('device_count', '?')} × "
+           f"{env.get('device_kind', '?')}"
            f" ({env.get('platform', '?')}); {report['wall_s']:.0f} s of a {report['budget_s']:.0f}"
            " s budget.", "", "| section | status | seconds | budget s |", "|---|---|---|---|"]
   for name in ORDER:
@@ -781,7 +785,8 @@ def _step_md(res: dict) -> list[str]:
   lines = [f"Batch {res['batch']}, {res['size']} px, {res['dtype']}, G {res['encoder']}-UNet: "
            f"**{res['img_per_s']:.1f} img/s** ({1e3 * res['step_s']:.1f} ms/step, median of "
            f"{res['steps']}), **{_fmt(res['tflop_per_s'])} TFLOP/s** "
-           f"({_fmt(res['gflop_per_step'])} GFLOP/step; XLA's count {_fmt(res['gflop_per_step_xla'])}, "
+           f"({_fmt(res['gflop_per_step'])} GFLOP/step; XLA's count "
+           f"{_fmt(res['gflop_per_step_xla'])}, "
            f"as traced {_fmt(res['gflop_per_step_traced'])}), bfloat16 matmul peak "
            f"{_fmt(res['peak_bf16_tflop_per_s'])} TFLOP/s ({res['peak_n']}³), "
            f"**MFU {100 * res['mfu']:.1f}%**; compile {res['compile_s']:.1f} s; "
@@ -821,7 +826,8 @@ def _pipeline_md(res: dict) -> list[str]:
 def _metrics_md(res: dict) -> list[str]:
   return [f"ΔE00 (jit, float32) on {res['delta_e_pixels']:,} Lab pairs: "
           f"**{res['delta_e_mpx_per_s']:.1f} Mpx/s**; SSIM on {res['ssim_batch']} "
-          f"{res['ssim_size']}×{res['ssim_size']}×3 images: **{res['ssim_img_per_s']:.1f} img/s** "
+          f"{res['ssim_size']}×{res['ssim_size']}×3 images: "
+          f"**{res['ssim_img_per_s']:.1f} img/s** "
           f"(median of {res['repeats']})."]
 
 

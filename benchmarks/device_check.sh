@@ -22,4 +22,4 @@ $PY -m pip install -q --no-index --no-deps --no-build-isolation -e . \
 export PYTHONPATH=$PWD:$PYTHONPATH
 DATA=()
 [ -d build/device_data ] && DATA=(--data build/device_data)
-exec $PY benchmarks/device_check.py "$OUT_DIR" "${DATA[@]}" "$@"
+exec $PY benchmarks/device_check.py "$OUT_DIR" ${DATA[@]+"${DATA[@]}"} "$@"

@@ -92,19 +92,23 @@ def test_training_checkpoint_eval_and_samples(dry_run):
 
 
 def test_gpu_hlo_and_kernels_are_classified():
-  hlo = """
-%cudnn-conv-bw-filter.3 = (f32[3,3,64,64]{3,2,1,0}, u8[0]{0}) custom-call(%a, %b), window={size=3x3 pad=1_1x1_1}, custom_call_target="__cudnn$convBackwardFilter"
-%cudnn-conv.1 = (bf16[64,128,128,64]{3,2,1,0}, u8[0]{0}) custom-call(%x, %w), window={size=3x3 pad=1_1x1_1}, custom_call_target="__cudnn$convForward"
-%cudnn-conv-bw-input.2 = (bf16[64,128,128,64]{3,2,1,0}, u8[0]{0}) custom-call(%y, %w), window={size=3x3}, custom_call_target="__cudnn$convBackwardInput"
-%custom-call.7 = (f32[8,8]{1,0}, s8[4]{0}) custom-call(%p, %q), custom_call_target="__cublas$lt$matmul"
-%fusion.9 = f32[8]{0} fusion(%p), kind=kLoop, calls=%fused_computation.9
-"""
+  hlo = "\n".join([
+      '%cudnn-conv-bw-filter.3 = (f32[3,3,64,64]{3,2,1,0}, u8[0]{0}) custom-call(%a, %b), '
+      'window={size=3x3 pad=1_1x1_1}, custom_call_target="__cudnn$convBackwardFilter"',
+      '%cudnn-conv.1 = (bf16[64,128,128,64]{3,2,1,0}, u8[0]{0}) custom-call(%x, %w), '
+      'window={size=3x3 pad=1_1x1_1}, custom_call_target="__cudnn$convForward"',
+      '%cudnn-conv-bw-input.2 = (bf16[64,128,128,64]{3,2,1,0}, u8[0]{0}) custom-call(%y, %w), '
+      'window={size=3x3}, custom_call_target="__cudnn$convBackwardInput"',
+      '%custom-call.7 = (f32[8,8]{1,0}, s8[4]{0}) custom-call(%p, %q), '
+      'custom_call_target="__cublas$lt$matmul"',
+      '%fusion.9 = f32[8]{0} fusion(%p), kind=kLoop, calls=%fused_computation.9'])
   kinds = train_step._op_kinds(hlo)
   assert kinds == {"cudnn-conv-bw-filter.3": "convolution, weight gradient",
                    "cudnn-conv.1": "convolution, forward/input gradient",
                    "cudnn-conv-bw-input.2": "convolution, forward/input gradient",
                    "custom-call.7": "matmul"}
-  assert train_step._kernel_kind("sm90_xmma_wgrad_implicit_gemm_bf16") == "convolution, weight gradient"
+  assert (train_step._kernel_kind("sm90_xmma_wgrad_implicit_gemm_bf16")
+          == "convolution, weight gradient")
   assert train_step._kernel_kind("sm90_xmma_fprop_implicit_gemm_bf16f32") == (
       "convolution, forward/input gradient")
   assert train_step._kernel_kind("loop_add_fusion") is None
