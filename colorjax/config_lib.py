@@ -69,7 +69,9 @@ def validate(config) -> None:
         or (value >= 1 and not float(value).is_integer())):
       raise ConfigError(f"config.data.{key}={value!r}: must be a whole count (>= 1), a "
                         "fraction (< 1) or 0")
-  for key in ("max_steps_per_epoch", "seed"):
+  for key in ("max_steps_per_epoch", "steps_per_epoch", "seed"):
+    if key not in config:    # a config file written before the key existed
+      continue
     if isinstance(config[key], bool) or not isinstance(config[key], int) or config[key] < 0:
       raise ConfigError(f"config.{key}={config[key]!r}: must be an integer >= 0")
   if not config.loss.l1_weight >= 0:

@@ -165,8 +165,12 @@ def domain_records(config, domains=None) -> dict[str, sources.Splits]:
 
 
 def schedule(config, n_train: int) -> tuple[int, int]:
-  """(steps per epoch, total steps) of a run on `n_train` training images."""
-  per_epoch = n_train // config.batch_size
+  """(steps per epoch, total steps) of a run on `n_train` training images.
+
+  An epoch is one pass over the images unless `config.steps_per_epoch` fixes its length (the
+  data stream repeats; validation and a checkpoint end each epoch either way).
+  """
+  per_epoch = config.get("steps_per_epoch") or n_train // config.batch_size
   if config.max_steps_per_epoch:
     per_epoch = min(per_epoch, config.max_steps_per_epoch)
   return per_epoch, per_epoch * config.num_epochs

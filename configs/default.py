@@ -24,6 +24,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.log_every_steps = 50
   config.debug_nans = False          # jax_debug_nans: locate the op that makes a NaN (slow)
   config.max_steps_per_epoch = 0     # cap on steps per epoch (0 = a full pass); for smoke runs
+  config.steps_per_epoch = 0         # steps between validations/checkpoints (0 = one pass over
+                                     # the training images); for small data on fast devices
 
   config.optim = ml_collections.ConfigDict()
   config.optim.lr_g = 2e-4
