@@ -2,6 +2,7 @@
 
   python launch.py --config=configs/mixed.py [--config.KEY=VALUE ...] [--workdir=DIR]
                    [--mode=train|eval|study|colorize]
+                   [--coordinator=HOST:PORT --num_processes=N --process_id=I]   # several hosts
 """
 import os
 import sys
@@ -23,6 +24,13 @@ flags.DEFINE_string("output", None, "colorize: output directory.")
 flags.DEFINE_float("saturation", 1.0, "colorize: chroma scale (1 = as predicted, 0 = grey).")
 flags.DEFINE_enum("format", None, ["png", "jpg"], "colorize: output format (default: the input's).")
 flags.DEFINE_integer("step", None, "eval/colorize: checkpoint step (default: best by val loss).")
+flags.DEFINE_string("coordinator", None, "train/study on several processes: HOST:PORT of "
+                    "process 0 (with --num_processes, --process_id; none inside SLURM, Open MPI, "
+                    "Kubernetes or a Cloud TPU pod: JAX detects them).")
+flags.DEFINE_integer("num_processes", None, "train/study: how many processes run together.")
+flags.DEFINE_integer("process_id", None, "train/study: this process's index, 0..num_processes-1.")
+flags.DEFINE_integer("heartbeat_timeout", 60, "train/study on several processes: seconds without "
+                     "a heartbeat after which a process is declared lost and the others stop.")
 FLAGS = flags.FLAGS
 
 
