@@ -190,3 +190,18 @@ def test_mismatched_processes_fail_before_training(tmp_path):
       else:
         assert "config.batch_size=3: must be divisible by the 2 devices" in lines[0], lines
     assert steps(tmp_path / name) == []
+
+
+def test_cluster_detection_uses_jax_detectors_and_one_task_stays_alone(monkeypatch):
+  """SLURM as JAX sees it (srun's variables); nothing is started for one task or for eval."""
+  from colorjax import distributed
+  for key, value in {"SLURM_JOB_ID": "4242", "SLURM_STEP_NODELIST": "node[1-2]",
+                     "SLURM_NTASKS": "1", "SLURM_PROCID": "0", "SLURM_LOCALID": "0"}.items():
+    monkeypatch.setenv(key, value)
+  assert distributed.detect_cluster() == ("SlurmCluster", 1, 0)
+  assert distributed.join(mode="train") == 1
+  monkeypatch.setenv("SLURM_NTASKS", "2")
+  monkeypatch.setenv("SLURM_PROCID", "1")
+  assert distributed.detect_cluster() == ("SlurmCluster", 2, 1)
+  assert distributed.join(mode="eval") == -1      # eval/colorize: process 0 only
+  assert not jax.distributed.is_initialized()
