@@ -140,9 +140,9 @@ def _initialize(args: dict, heartbeat_timeout_s: int, where: str = "") -> None:
                                heartbeat_timeout_seconds=heartbeat_timeout_s + 30,
                                shutdown_timeout_seconds=max(heartbeat_timeout_s, 30))
   except Exception as e:
-    target = args.get("coordinator_address") or where
-    raise config_lib.ConfigError(
-        f"--coordinator={target}: could not join the run ({_first_line(e)})") from None
+    target = (f"--coordinator={args['coordinator_address']}" if args else
+              f"{where} (detected; --coordinator etc. override it)")
+    raise config_lib.ConfigError(f"{target}: could not join the run ({_first_line(e)})") from None
   global _watchdog
   _watchdog = Watchdog(heartbeat_timeout_s)
   _watchdog.start()
