@@ -2,6 +2,7 @@
 
   python launch.py --config=configs/mixed.py [--config.KEY=VALUE ...] [--workdir=DIR]
                    [--mode=train|eval|study|colorize|serve]
+                   [--coordinator=HOST:PORT --num_processes=N --process_id=I]   # several hosts
   python launch.py --mode=serve --workdir=RUN_OR_STUDY_DIR [--port=7860] [--host=127.0.0.1]
 """
 import os
@@ -31,6 +32,13 @@ flags.DEFINE_float("temporal", None, "colorize (video, frame folders): stability
 flags.DEFINE_integer("step", None, "eval/colorize/serve: checkpoint step (default: best by val loss).")
 flags.DEFINE_integer("port", 7860, "serve: TCP port (0: any free port).")
 flags.DEFINE_string("host", "127.0.0.1", "serve: address to bind (default: loopback only).")
+flags.DEFINE_string("coordinator", None, "train/study on several processes: HOST:PORT of "
+                    "process 0 (with --num_processes, --process_id; none inside SLURM, Open MPI, "
+                    "Kubernetes or a Cloud TPU pod: JAX detects them).")
+flags.DEFINE_integer("num_processes", None, "train/study: how many processes run together.")
+flags.DEFINE_integer("process_id", None, "train/study: this process's index, 0..num_processes-1.")
+flags.DEFINE_integer("heartbeat_timeout", 60, "train/study on several processes: seconds without "
+                     "a heartbeat after which a process is declared lost and the others stop.")
 FLAGS = flags.FLAGS
 
 

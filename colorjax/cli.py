@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 
-from colorjax import checkpoints, config_lib
-from colorjax import video
+from colorjax import checkpoints, config_lib, distributed, video
 from colorjax.data import decode, sources
 
 
@@ -21,7 +21,30 @@ def _temporal(flags) -> float | None:
 
 
 def run(mode: str, config, flags) -> int:
-  """Run `mode`; returns the process exit code."""
+  """Run `mode`; returns the process exit code.
+
+  Joins a multi-process run first when the flags (or the cluster) ask for one; there, a
+  process that fails tells the others (they stop too), see colorjax.distributed.
+  """
+  try:
+    processes = distributed.join(
+        getattr(flags, "coordinator", None), getattr(flags, "num_processes", None),
+        getattr(flags, "process_id", None),
+        getattr(flags, "heartbeat_timeout", distributed.DEFAULT_HEARTBEAT_TIMEOUT_S), mode)
+  except config_lib.ConfigError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  if processes < 0:
+    print(f"--mode={mode} runs on process 0 only; this process has nothing to do",
+          file=sys.stderr)
+    return 0
+  code = _run_mode(mode, config, flags, multi=processes > 1)
+  if code:
+    distributed.fail(f"it stopped with exit code {code} (see its output)")
+  return code
+
+
+def _run_mode(mode: str, config, flags, multi: bool) -> int:
   workdir = flags.workdir or default_workdir(config)
   try:
     if mode == "train":
@@ -82,3 +105,10 @@ def run(mode: str, config, flags) -> int:
     print("interrupted: stopped without writing a checkpoint; the previous one is kept",
           file=sys.stderr)
     return 130
+  except Exception:
+    if not multi:
+      raise
+    # Often a collective whose peer died: the heartbeats name the lost process (and exit).
+    distributed.after_error()
+    traceback.print_exc()
+    return 1

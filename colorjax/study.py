@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from colorjax import checkpoints, color, config_lib, evaluate, logs, report
+from colorjax import checkpoints, color, config_lib, distributed, evaluate, logs, report
 from colorjax.data import decode, sources
 
 MODELS = ("cartoon", "movie", "mixed")
@@ -133,22 +133,22 @@ def train_model(name: str, config, run_dir: str) -> dict:
   latest = latest_step(run_dir)
   info = {"train_images": n_train, "steps_per_epoch": per_epoch, "total_steps": total}
   if latest is not None and latest >= total:
-    print(f"[study] {name}: finished run reused ({run_dir}, step {latest}/{total})", flush=True)
+    _say(f"[study] {name}: finished run reused ({run_dir}, step {latest}/{total})")
     if _config_changed(config, run_dir):
-      print(f"[study] warning: {run_dir} was trained with a different config than this one; "
-            "its results are reported as they are (delete the directory to retrain)", flush=True)
+      _say(f"[study] warning: {run_dir} was trained with a different config than this one; "
+            "its results are reported as they are (delete the directory to retrain)")
     return {**info, "status": "reused", "wall_time_s": _read_time(run_dir).get("wall_time_s")}
   status = "trained" if latest is None else f"resumed from step {latest}"
-  print(f"[study] {name}: training on {' + '.join(config.data.domains)} ({n_train} images, "
-        f"{total} steps) into {run_dir}" + ("" if latest is None else f", resuming at {latest}"),
-        flush=True)
+  _say(f"[study] {name}: training on {' + '.join(config.data.domains)} ({n_train} images, "
+       f"{total} steps) into {run_dir}" + ("" if latest is None else f", resuming at {latest}"))
   from colorjax import train
   prior = _read_time(run_dir).get("wall_time_s", 0.0) if latest is not None else 0.0
   t0 = time.time()
   result = train.train_and_evaluate(config, run_dir)
   wall = prior + (time.time() - t0)
-  with open(os.path.join(run_dir, TIME_FILE), "w") as f:
-    json.dump({"wall_time_s": wall, "step": latest_step(run_dir)}, f)
+  if distributed.is_primary():
+    with open(os.path.join(run_dir, TIME_FILE), "w") as f:
+      json.dump({"wall_time_s": wall, "step": latest_step(run_dir)}, f)
   if result.get("preempted"):
     raise SystemExit(f"[study] stopped during the {name} model (step {result.get('step')}); "
                      "run the same command again to resume")
@@ -263,11 +263,27 @@ def run_study(config, workdir: str) -> str:
     return _run_study(config, configs, domains, workdir, t_start)
 
 
+def _say(message: str) -> None:
+  if distributed.is_primary():
+    print(message, flush=True)
+
+
 def _run_study(config, configs: dict, domains: tuple, workdir: str, t_start: float) -> str:
   runs = {}
   for name, cfg in configs.items():
     runs[name] = train_model(name, cfg, os.path.join(workdir, name))
     runs[name]["domains"] = list(cfg.data.domains)
+  path = os.path.join(workdir, "report", "report.md")
+  if not distributed.is_primary():    # several processes: process 0 evaluates and reports
+    distributed.barrier("study-report")
+    return path
+  path = _evaluate_and_report(config, configs, domains, workdir, t_start, runs)
+  distributed.barrier("study-report")
+  return path
+
+
+def _evaluate_and_report(config, configs: dict, domains: tuple, workdir: str, t_start: float,
+                         runs: dict) -> str:
 
   test = evaluate.test_sets(config, domains=domains)
   batch = int(config.data.get("eval_batch_size", 32))

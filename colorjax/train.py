@@ -22,10 +22,13 @@ import numpy as np
 import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from colorjax import checkpoints, config_lib, models
+from colorjax import checkpoints, config_lib, distributed, models
 from colorjax.state import GANState, NetState, abstract_state, init_state, optimizers
 from colorjax.data import decode, pipeline, sources
 from colorjax.logs import MetricLogger, read_metrics
+
+
+PROCESS_STATES = "process_data_states"   # checkpoint `data` item of a multi-process run
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -314,6 +317,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     jax.config.update("jax_debug_nans", True)
   os.makedirs(workdir, exist_ok=True)
   config_json = config.to_json_best_effort(sort_keys=True, indent=2)
+  distributed.check_same(config_json)     # several processes: same config, code and devices
 
   with _Preemption() as preempt, contextlib.ExitStack() as cleanup:
     # Data first: a missing folder or a folder of broken files fails before any compilation.
@@ -343,14 +347,15 @@ def train_and_evaluate(config, workdir: str) -> dict:
     restored = checkpoints.restore_latest(mngr, trainer.abstract_state())
     if restored is not None:
       state, data_state, start = restored
-      data_iter.set_state(data_state)
+      data_iter.set_state(_own_data_state(data_state, mngr, start))
       _warn_config_changes(mngr, start, config)
       _drop_metrics_after(workdir, start)   # steps logged after that checkpoint are redone
       logging.warning("resuming %s from step %d", workdir, start)
     else:
       state, start = trainer.init(config.seed), 0
-      with open(os.path.join(workdir, "config.json"), "w") as f:
-        f.write(config_json)
+      if distributed.is_primary():
+        with open(os.path.join(workdir, "config.json"), "w") as f:
+          f.write(config_json)
 
     if start >= total_steps:      # finished already: nothing to train, nothing to log
       epochs = [r for r in read_metrics(workdir) if r.get("type") == "epoch"]
@@ -369,6 +374,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     epoch_l1, epoch_n, t_epoch = 0.0, 0, time.time()
     pending = None          # (step, metrics) of the previous step, read one step late
     progress = logger.progress(total_steps, start, steps_per_epoch)
+    stop = distributed.StopRequest(os.path.abspath(workdir))   # all processes stop together
     cleanup.callback(progress.close)    # on an error too: its message starts on a fresh line
     while step < total_steps:
       batch = trainer.shard_batch(next(data_iter))
@@ -381,7 +387,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
       end_of_epoch = step % steps_per_epoch == 0
       mid_epoch_save = config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0
-      if end_of_epoch or mid_epoch_save or preempt.requested or step == total_steps:
+      stopping = stop.should_stop(step, preempt.requested is not None)
+      if end_of_epoch or mid_epoch_save or stopping or step == total_steps:
         epoch_l1, epoch_n = _check_and_log(pending, logger, config, epoch_l1, epoch_n, progress)
         pending = None
         if not bool(_all_finite((state.g.params, state.g.batch_stats, state.d.params,
@@ -403,15 +410,36 @@ def train_and_evaluate(config, workdir: str) -> dict:
             save_epoch_samples(trainer, state, val_records, config, workdir, epoch)
           metrics_for_best = {checkpoints.VAL_METRIC: val} if math.isfinite(val) else None
           epoch_l1, epoch_n, t_epoch = 0.0, 0, time.time()
-        checkpoints.save(mngr, step, state, data_iter.get_state(), config_json, metrics_for_best)
-        if preempt.requested:
+        checkpoints.save(mngr, step, state, _data_states(data_iter), config_json, metrics_for_best)
+        if stopping:
           progress.close()
           path = os.path.join(os.fspath(mngr.directory), str(step))
-          print(f"{preempt.requested}: checkpoint written at step {step} to {path}; "
-                "run the same command again to resume", flush=True)
+          if distributed.is_primary():
+            print(f"{preempt.requested or 'stop requested by another process'}: checkpoint "
+                  f"written at step {step} to {path}; run the same command again to resume",
+                  flush=True)
           return {"preempted": True, "step": step}
     progress.close()
   return summary
+
+
+def _data_states(data_iter) -> dict:
+  """The data position(s) to checkpoint: the iterator's state, or every process's under
+  PROCESS_STATES (orbax writes JSON items from process 0 only)."""
+  states = distributed.all_gather("data_state", data_iter.get_state())
+  return states[0] if len(states) == 1 else {PROCESS_STATES: states}
+
+
+def _own_data_state(saved: dict, mngr, step: int) -> dict:
+  """This process's data position from a checkpoint written by the same number of processes."""
+  n = jax.process_count()
+  states = saved.get(PROCESS_STATES, [saved])
+  if len(states) != n:
+    raise checkpoints.CheckpointError(
+        f"{mngr.directory}/{step} holds the data positions of {len(states)} process(es) but "
+        f"this run has {n}: resume it with {len(states)} (each process reads its own share of "
+        "the data), or start a new --workdir")
+  return states[jax.process_index()]
 
 
 def _warn_config_changes(mngr, step: int, config) -> None:

@@ -189,7 +189,8 @@ def scan_files(paths: Sequence[str], min_size: int, cache_path: str | None = Non
     out[p] = tuple(fresh[p]) if p in fresh else tuple(cache[p][1])
   if cache_path and fresh:
     files = {**cache, **{p: [keys[p], list(fresh[p])] for p in fresh if keys[p] is not None}}
-    tmp = f"{cache_path}.tmp{os.getpid()}"
+    # Host and pid: the processes of a multi-host run may share this directory.
+    tmp = f"{cache_path}.tmp-{os.uname().nodename}-{os.getpid()}"
     with open(tmp, "w") as f:
       json.dump({"version": _SCAN_VERSION, "min_size": min_size, "files": files}, f)
     os.replace(tmp, cache_path)   # atomic: a kill never leaves a half-written cache
