@@ -417,8 +417,9 @@ def colorfulness(rgb):
   rg = R - G
   yb = 0.5 * (R + G) - B
   axes = (-2, -1)
-  s = jnp.sqrt(jnp.var(rg, axis=axes) + jnp.var(yb, axis=axes))
-  m = jnp.sqrt(jnp.mean(rg, axis=axes) ** 2 + jnp.mean(yb, axis=axes) ** 2)
+  # Safe roots: finite gradients for grey images too (the colourfulness loss term).
+  s = _safe_sqrt(jnp.var(rg, axis=axes) + jnp.var(yb, axis=axes))
+  m = _safe_sqrt(jnp.mean(rg, axis=axes) ** 2 + jnp.mean(yb, axis=axes) ** 2)
   return s + 0.3 * m
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from colorjax import checkpoints, config_lib, distributed, models
+from colorjax import ab_bins, checkpoints, config_lib, distributed, losses, models
 from colorjax.state import GANState, NetState, abstract_state, init_state, optimizers
 from colorjax.data import decode, pipeline, sources
 from colorjax.logs import MetricLogger, read_metrics
@@ -40,23 +40,27 @@ def bce(logits: jax.Array, target: float) -> jax.Array:
   return optax.sigmoid_binary_cross_entropy(logits, jnp.full_like(logits, target)).mean()
 
 
-def train_step(state: GANState, batch: dict, *, g_model, d_model, tx_g, tx_d, l1_weight: float,
-               adversarial: bool = True) -> tuple[GANState, dict]:
-  """One pix2pix update: D on real vs fake (loss halved), then G on BCE(D(fake), 1) + λ·L1.
+def train_step(state: GANState, batch: dict, *, g_model, d_model, tx_g, tx_d,
+               colour_loss: losses.ColourLoss, adversarial: bool = True) -> tuple[GANState, dict]:
+  """One pix2pix update: D on real vs fake (loss halved), then G on BCE(D(fake), 1) + the
+  colour loss of `config.loss` (`colorjax.losses`; the recipe: λ·L1 with λ = 100).
 
   `batch`: {"L": [B,H,W,1], "ab": [B,H,W,2]} in [-1, 1], and "hints" [B,H,W,3] for a hint
-  model (G's input only; D still judges ab given L). G runs forward once; its vjp carries
-  the gradient of the G loss back after D has been updated (as in pix2pix's PyTorch code).
-  With `adversarial=False` (warm-up) only G is trained, on L1 alone. Returns float32 scalars.
+  model (G's input only; D still judges ab given L). G runs forward once (its raw head: ab,
+  or bin logits for the classification head); D sees the decoded ab. G's vjp carries the
+  gradient of the G loss back after D has been updated (as in pix2pix's PyTorch code).
+  With `adversarial=False` (warm-up) only G is trained, on the colour loss alone. Returns
+  float32 scalars.
   """
   L, ab, hints = batch["L"], batch["ab"], batch.get("hints")
 
   def g_forward(params):
-    fake, mut = g_model.apply({"params": params, "batch_stats": state.g.batch_stats}, L,
-                              hints=hints, train=True, mutable=["batch_stats"])
-    return fake, mut["batch_stats"]
+    out, mut = g_model.apply({"params": params, "batch_stats": state.g.batch_stats}, L,
+                             hints=hints, train=True, return_logits=True,
+                             mutable=["batch_stats"])
+    return out, mut["batch_stats"]
 
-  fake, g_vjp, g_stats = jax.vjp(g_forward, state.g.params, has_aux=True)
+  out, g_vjp, g_stats = jax.vjp(g_forward, state.g.params, has_aux=True)
   d, metrics = state.d, {}
 
   def d_apply(params, stats, ab_in):
@@ -65,9 +69,11 @@ def train_step(state: GANState, batch: dict, *, g_model, d_model, tx_g, tx_d, l1
     return logits, mut["batch_stats"]
 
   if adversarial:
+    fake = jax.lax.stop_gradient(colour_loss.decode(out))
+
     def d_loss_fn(params):
       real, stats = d_apply(params, d.batch_stats, ab)
-      fake_logits, stats = d_apply(params, stats, jax.lax.stop_gradient(fake))
+      fake_logits, stats = d_apply(params, stats, fake)
       return 0.5 * (bce(real, 1.0) + bce(fake_logits, 0.0)), stats
 
     (d_loss, d_stats), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(d.params)
@@ -75,20 +81,20 @@ def train_step(state: GANState, batch: dict, *, g_model, d_model, tx_g, tx_d, l1
     d = NetState(optax.apply_updates(d.params, updates), d_stats, d_opt)
     metrics["d_loss"] = d_loss
 
-  def g_loss_fn(fake_ab):
-    l1 = jnp.abs(fake_ab - ab).mean()
+  def g_loss_fn(out):
+    colour, fake_ab, parts = colour_loss(out, L, ab)
     if not adversarial:
-      return l1_weight * l1, (l1, jnp.zeros(()), d.batch_stats)
+      return colour, (parts, jnp.zeros(()), d.batch_stats)
     logits, stats = d_apply(d.params, d.batch_stats, fake_ab)
     adv = bce(logits, 1.0)
-    return adv + l1_weight * l1, (l1, adv, stats)
+    return adv + colour, (parts, adv, stats)
 
-  (g_loss, (l1, adv, d_stats)), dfake = jax.value_and_grad(g_loss_fn, has_aux=True)(fake)
-  (g_grads,) = g_vjp(dfake)
+  (g_loss, (parts, adv, d_stats)), dout = jax.value_and_grad(g_loss_fn, has_aux=True)(out)
+  (g_grads,) = g_vjp(dout)
   updates, g_opt = tx_g.update(g_grads, state.g.opt_state, state.g.params)
   g = NetState(optax.apply_updates(state.g.params, updates), g_stats, g_opt)
   d = d.replace(batch_stats=d_stats)
-  metrics.update(g_loss=g_loss, g_l1=l1, g_adv=adv)
+  metrics.update(g_loss=g_loss, g_adv=adv, **parts)
   return GANState(state.step + 1, g, d), metrics
 
 
@@ -103,15 +109,20 @@ def eval_step(g_params, g_stats, batch: dict, *, g_model) -> tuple[jax.Array, ja
 class Trainer:
   """The compiled functions and shardings of a run: built once from a config."""
 
-  def __init__(self, config, mesh: jax.sharding.Mesh | None = None):
+  def __init__(self, config, mesh: jax.sharding.Mesh | None = None,
+               ab_prior: np.ndarray | None = None):
+    """`ab_prior` [K]: the training images' a*b* bin prior for the classification loss's
+    rebalancing (`ab_bins.load_or_compute_prior`); None = uniform weights (no rebalancing)."""
     self.config = config
     self.g_model, self.d_model = models.build_models(config)
     self.tx_g, self.tx_d = optimizers(config)
     self.mesh = mesh or data_mesh()
     self.replicated = NamedSharding(self.mesh, P())
     self.batch_sharding = NamedSharding(self.mesh, P("data"))
+    weights = None if ab_prior is None else losses.class_weights(config, ab_prior)
+    self.colour_loss = losses.ColourLoss(config, weights)
     kw = dict(g_model=self.g_model, d_model=self.d_model, tx_g=self.tx_g, tx_d=self.tx_d,
-              l1_weight=float(config.loss.l1_weight))
+              colour_loss=self.colour_loss)
     jit = functools.partial(jax.jit, in_shardings=(self.replicated, self.batch_sharding),
                             out_shardings=(self.replicated, self.replicated), donate_argnums=0)
     self.gan_step = jit(functools.partial(train_step, **kw, adversarial=True))
@@ -333,7 +344,11 @@ def train_and_evaluate(config, workdir: str) -> dict:
           f"config.batch_size={config.batch_size} is larger than the {n_train} training images")
     warmup_steps = steps_per_epoch * config.pretrain_epochs
 
-    trainer = Trainer(config)
+    ab_prior = None
+    if config.loss.get("kind", "l1") == "classification":   # once per run; a resume reads it
+      ab_prior = ab_bins.load_or_compute_prior(
+          workdir, [r for records in train_records for r in records], config.image_size)
+    trainer = Trainer(config, ab_prior=ab_prior)
     mngr = checkpoints.manager(workdir)
     local_batch = config.batch_size // jax.process_count()
     dataset = pipeline.train_dataset(train_records, config.image_size, local_batch, config.seed,

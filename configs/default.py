@@ -33,8 +33,21 @@ def get_config() -> ml_collections.ConfigDict:
   config.optim.b1 = 0.5
   config.optim.b2 = 0.999
 
+  # How G learns colour (colorjax/losses.py): L_G = BCE(D(L, âb), 1) + L_colour with
+  # L_colour = l1_weight·mean|âb − ab| + class_weight·CE_rebalanced + colorfulness_weight·|ΔM|.
   config.loss = ml_collections.ConfigDict()
-  config.loss.l1_weight = 100.0      # λ in L_G = BCE(D(L, G(L)), 1) + λ·|G(L) − ab|₁
+  config.loss.kind = "l1"            # "l1": the recipe (2-channel tanh head regressing ab/110);
+  #   "classification": Zhang et al. 2016, K = 262 logits over the in-gamut a*b* bins of 10
+  #   units, decoded by the annealed mean (configs/vivid.py)
+  config.loss.l1_weight = 100.0      # λ_L1 on normalised ab (with "classification": on âb)
+  config.loss.class_weight = 1.0     # λ_CE: mean_px w_q*·(−Σ_k z_k log p_k), z = 5-NN soft
+  #   encoding (σ = soft_sigma), w = class rebalancing; "classification" only
+  config.loss.soft_sigma = 5.0       # Gaussian σ (Lab units) of the soft-encoded targets
+  config.loss.rebalance_lambda = 0.5  # w ∝ ((1−λ)·p̃ + λ/K)⁻¹, mean 1 under p̃; 1 = no rebalancing
+  config.loss.prior_sigma = 5.0      # σ (Lab units) smoothing the training images' bin prior p̃
+  config.loss.temperature = 0.38     # annealed mean T: âb = Σ_q c_q softmax(logits/T)_q
+  config.loss.colorfulness_weight = 0.0  # λ_M on mean_img |M(pred) − M(truth)| (Hasler–
+  #   Süsstrunk colourfulness, 0-255 RGB units, ≈ 0-110), DDColor-style; any kind; 0 = off
 
   config.model = ml_collections.ConfigDict()
   config.model.encoder = "resnet34"  # resnet34 | resnet18 | resnet10

@@ -15,6 +15,8 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from colorjax import ab_bins
+from colorjax.color import normalize_ab
 from colorjax.models.layers import batch_norm, conv, max_pool_3x3_s2, upsample2x
 
 # BasicBlocks per stage for the supported encoders.
@@ -87,7 +89,11 @@ class Generator(nn.Module):
   Input: `L` [N, H, W, 1], normalised lightness L*/50 − 1 in [-1, 1]; H and W multiples of 32.
   `hints` (only for `hints=True` models): None (automatic mode, the same as no hint anywhere)
   or [N, H, W, 3] = (hint a*/110, hint b*/110, mask in {0, 1}), zero where mask is 0.
-  Output: ab [N, H, W, 2] in [-1, 1] (tanh), i.e. a*/110 and b*/110; float32 whatever `dtype`.
+  Output: ab [N, H, W, 2] in [-1, 1], i.e. a*/110 and b*/110; float32 whatever `dtype`.
+  `head="ab"` (the recipe): a 2-channel 3×3 conv through tanh. `head="bins"` (Zhang et al.
+  2016; `colorjax.ab_bins`): a K-channel 3×3 conv of logits over the K in-gamut a*b* bins,
+  decoded to ab by the annealed mean at `temperature`; `return_logits=True` returns the
+  logits [N, H, W, K] (float32) instead, for the training loss.
   `dtype` is the compute dtype (float32 or bfloat16); parameters and BatchNorm statistics stay
   float32.
   """
@@ -97,9 +103,11 @@ class Generator(nn.Module):
   out_channels: int = 2
   hints: bool = False             # a 4-channel input: L plus the hint map
   dtype: Any = jnp.float32
+  head: str = "ab"                 # "ab" | "bins"
+  temperature: float = ab_bins.TEMPERATURE
 
   @nn.compact
-  def __call__(self, L, hints=None, train: bool = False):
+  def __call__(self, L, hints=None, train: bool = False, *, return_logits: bool = False):
     if self.encoder not in ENCODER_STAGES:
       raise ValueError(f"model.encoder={self.encoder!r}: expected one of {sorted(ENCODER_STAGES)}")
     if len(self.decoder_widths) != 5:
@@ -123,5 +131,13 @@ class Generator(nn.Module):
     x, skips = feats[-1], feats[-2::-1] + [None]     # skips at 1/16, 1/8, 1/4, 1/2, none
     for i, (width, skip) in enumerate(zip(self.decoder_widths, skips)):
       x = DecoderBlock(width, self.dtype, name=f"decoder{i}")(x, skip, train)
+    if self.head == "bins":
+      logits = conv(ab_bins.num_bins(), 3, use_bias=True, dtype=self.dtype, name="head")(x)
+      logits = logits.astype(jnp.float32)
+      if return_logits:
+        return logits
+      return jnp.clip(normalize_ab(ab_bins.annealed_mean(logits, self.temperature)), -1.0, 1.0)
+    if self.head != "ab":
+      raise ValueError(f"Generator head={self.head!r}: expected 'ab' or 'bins'")
     x = conv(self.out_channels, 3, use_bias=True, dtype=self.dtype, name="head")(x)
     return jnp.tanh(x.astype(jnp.float32))
