@@ -5,7 +5,7 @@ loopback port, with every request that is not to the server's own origin aborted
 recorded: the tests assert none was attempted, so the page loads and works offline. They
 upload a grey image, download the full-resolution PNG, check the input's lightness in it;
 pick a colour, click a point, and check that colour around the click; show the three models
-side by side (saved as docs/app.png); and check a bad upload is a message on the page.
+side by side (the README's docs/app.png, see `screenshot`); and check a bad upload is a message on the page.
 """
 import io
 import os
@@ -137,11 +137,16 @@ def side_by_side(page, hints: int):
   page.wait_for_selector("body[data-pending='0']")
 
 
-def screenshot(page):
-  os.makedirs(os.path.join(ROOT, "docs"), exist_ok=True)
+def screenshot(page, tmp_path):
+  """The README's screenshot: written to docs/app.png with COLORJAX_UPDATE_SCREENSHOT=1 (so a
+  plain test run leaves the tracked file alone), else to the test's temp dir."""
+  update = os.environ.get("COLORJAX_UPDATE_SCREENSHOT") == "1"
+  path = os.path.join(ROOT, "docs", "app.png") if update else str(tmp_path / "app.png")
+  os.makedirs(os.path.dirname(path), exist_ok=True)
   page.set_viewport_size({"width": 1100, "height": 200})     # full_page: just the content
-  page.screenshot(path=os.path.join(ROOT, "docs", "app.png"), full_page=True)
+  page.screenshot(path=path, full_page=True)
   page.set_viewport_size({"width": 1100, "height": 760})
+  assert Image.open(path).size[0] == 1100
 
 
 def hints_supported(server) -> bool:
@@ -170,7 +175,7 @@ def test_page_loads_colorizes_compares_and_refuses_offline(server, browser, tmp_
   assert np.hypot(got[..., 1], got[..., 2]).mean() > 1.0         # and coloured
   side_by_side(page, hints=0)
   if not hints_supported(server):
-    screenshot(page)
+    screenshot(page, tmp_path)
   # A file that is not an image: a message on the page, not a stack trace.
   bad = tmp_path / "notes.png"
   bad.write_text("not really a picture\n")
@@ -206,7 +211,7 @@ def test_click_places_a_colour_hint(server, browser, tmp_path):
   assert np.abs(window - hint_ab).max() < 6.0, (window.mean((0, 1)), hint_ab)
   # Every model of the study follows the hint; this view is the README's screenshot.
   side_by_side(page, hints=1)
-  screenshot(page)
+  screenshot(page, tmp_path)
   # Removing the hint brings back the automatic result.
   page.click("#hints button")
   page.wait_for_selector("#result-cartoon img.after[data-hints='0']", timeout=120_000)
