@@ -108,7 +108,11 @@ def browser(server, tmp_path_factory):
 
 
 def open_page(browser, server):
+  """A new tab on the app; `page.csp` collects Content-Security-Policy violations (none allowed:
+  a blocked image or video would be a broken page)."""
   page = browser.new_page()
+  page.csp = []
+  page.on("console", lambda m: page.csp.append(m.text) if "Content Security Policy" in m.text else None)
   page.goto(server)
   page.wait_for_selector("body[data-ready='1']", timeout=30_000)
   return page
@@ -183,6 +187,7 @@ def test_page_loads_colorizes_compares_and_refuses_offline(server, browser, tmp_
   page.wait_for_selector("#message:not([hidden])", timeout=30_000)
   message = page.inner_text("#message")
   assert message.startswith("notes.png: not an image") and "Traceback" not in message
+  assert page.csp == [], page.csp
   page.close()
   assert browser.foreign == [], f"the page tried to reach other origins: {browser.foreign}"
 
@@ -215,6 +220,7 @@ def test_click_places_a_colour_hint(server, browser, tmp_path):
   # Removing the hint brings back the automatic result.
   page.click("#hints button")
   page.wait_for_selector("#result-cartoon img.after[data-hints='0']", timeout=120_000)
+  assert page.csp == [], page.csp
   page.close()
   assert browser.foreign == [], f"the page tried to reach other origins: {browser.foreign}"
 
@@ -234,11 +240,17 @@ def test_short_video_is_coloured_with_progress(server, browser, tmp_path):
   page.set_input_files("#file", str(path))
   page.wait_for_selector("#result-mixed[data-done='1']", timeout=180_000)
   assert "mixed · checkpoint step 5 · 8 frames" in page.inner_text("#result-mixed figcaption")
+  # the player has the result (its metadata loaded: the page may show it)
+  player, deadline = page.locator("#result-mixed video.after"), time.monotonic() + 30
+  while player.evaluate("v => v.readyState") < 1 and time.monotonic() < deadline:
+    time.sleep(0.2)
+  assert player.evaluate("v => v.readyState") >= 1, page.csp
   with page.expect_download() as d:
     page.click("#result-mixed a.download")
   assert d.value.suggested_filename == "street-mixed-colorized.mp4"
   with av.open(d.value.path()) as c:
     frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
   assert len(frames) == 8 and frames[0].shape == (48, 64, 3)
+  assert page.csp == [], page.csp
   page.close()
   assert browser.foreign == [], f"the page tried to reach other origins: {browser.foreign}"
