@@ -77,7 +77,7 @@ FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")    # PIL decoders tried 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-        "img-src 'self' blob: data:; connect-src 'self'; form-action 'none'; "
+        "img-src 'self' blob: data:; media-src 'self' blob:; connect-src 'self'; form-action 'none'; "
         "frame-ancestors 'none'; base-uri 'none'")
 log = logging.getLogger("colorjax.app")
 

@@ -5,7 +5,7 @@ loopback port, with every request that is not to the server's own origin aborted
 recorded: the tests assert none was attempted, so the page loads and works offline. They
 upload a grey image, download the full-resolution PNG, check the input's lightness in it;
 pick a colour, click a point, and check that colour around the click; show the three models
-side by side (saved as docs/app.png); and check a bad upload is a message on the page.
+side by side (the README's docs/app.png, see `screenshot`); and check a bad upload is a message on the page.
 """
 import io
 import os
@@ -108,7 +108,11 @@ def browser(server, tmp_path_factory):
 
 
 def open_page(browser, server):
+  """A new tab on the app; `page.csp` collects Content-Security-Policy violations (none allowed:
+  a blocked image or video would be a broken page)."""
   page = browser.new_page()
+  page.csp = []
+  page.on("console", lambda m: page.csp.append(m.text) if "Content Security Policy" in m.text else None)
   page.goto(server)
   page.wait_for_selector("body[data-ready='1']", timeout=30_000)
   return page
@@ -137,11 +141,16 @@ def side_by_side(page, hints: int):
   page.wait_for_selector("body[data-pending='0']")
 
 
-def screenshot(page):
-  os.makedirs(os.path.join(ROOT, "docs"), exist_ok=True)
+def screenshot(page, tmp_path):
+  """The README's screenshot: written to docs/app.png with COLORJAX_UPDATE_SCREENSHOT=1 (so a
+  plain test run leaves the tracked file alone), else to the test's temp dir."""
+  update = os.environ.get("COLORJAX_UPDATE_SCREENSHOT") == "1"
+  path = os.path.join(ROOT, "docs", "app.png") if update else str(tmp_path / "app.png")
+  os.makedirs(os.path.dirname(path), exist_ok=True)
   page.set_viewport_size({"width": 1100, "height": 200})     # full_page: just the content
-  page.screenshot(path=os.path.join(ROOT, "docs", "app.png"), full_page=True)
+  page.screenshot(path=path, full_page=True)
   page.set_viewport_size({"width": 1100, "height": 760})
+  assert Image.open(path).size[0] == 1100
 
 
 def hints_supported(server) -> bool:
@@ -170,7 +179,7 @@ def test_page_loads_colorizes_compares_and_refuses_offline(server, browser, tmp_
   assert np.hypot(got[..., 1], got[..., 2]).mean() > 1.0         # and coloured
   side_by_side(page, hints=0)
   if not hints_supported(server):
-    screenshot(page)
+    screenshot(page, tmp_path)
   # A file that is not an image: a message on the page, not a stack trace.
   bad = tmp_path / "notes.png"
   bad.write_text("not really a picture\n")
@@ -178,6 +187,7 @@ def test_page_loads_colorizes_compares_and_refuses_offline(server, browser, tmp_
   page.wait_for_selector("#message:not([hidden])", timeout=30_000)
   message = page.inner_text("#message")
   assert message.startswith("notes.png: not an image") and "Traceback" not in message
+  assert page.csp == [], page.csp
   page.close()
   assert browser.foreign == [], f"the page tried to reach other origins: {browser.foreign}"
 
@@ -206,10 +216,11 @@ def test_click_places_a_colour_hint(server, browser, tmp_path):
   assert np.abs(window - hint_ab).max() < 6.0, (window.mean((0, 1)), hint_ab)
   # Every model of the study follows the hint; this view is the README's screenshot.
   side_by_side(page, hints=1)
-  screenshot(page)
+  screenshot(page, tmp_path)
   # Removing the hint brings back the automatic result.
   page.click("#hints button")
   page.wait_for_selector("#result-cartoon img.after[data-hints='0']", timeout=120_000)
+  assert page.csp == [], page.csp
   page.close()
   assert browser.foreign == [], f"the page tried to reach other origins: {browser.foreign}"
 
@@ -229,11 +240,17 @@ def test_short_video_is_coloured_with_progress(server, browser, tmp_path):
   page.set_input_files("#file", str(path))
   page.wait_for_selector("#result-mixed[data-done='1']", timeout=180_000)
   assert "mixed · checkpoint step 5 · 8 frames" in page.inner_text("#result-mixed figcaption")
+  # the player has the result (its metadata loaded: the page may show it)
+  player, deadline = page.locator("#result-mixed video.after"), time.monotonic() + 30
+  while player.evaluate("v => v.readyState") < 1 and time.monotonic() < deadline:
+    time.sleep(0.2)
+  assert player.evaluate("v => v.readyState") >= 1, page.csp
   with page.expect_download() as d:
     page.click("#result-mixed a.download")
   assert d.value.suggested_filename == "street-mixed-colorized.mp4"
   with av.open(d.value.path()) as c:
     frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
   assert len(frames) == 8 and frames[0].shape == (48, 64, 3)
+  assert page.csp == [], page.csp
   page.close()
   assert browser.foreign == [], f"the page tried to reach other origins: {browser.foreign}"
