@@ -37,11 +37,11 @@ Hint = tuple  # (x, y, colour), or (x, y, colour, patch)
 DEFAULT_PATCH = 3          # side of a user hint's square, in bucket pixels
 # Propagation defaults, chosen on Kodak/Sintel crops (benchmarks/hints_latency.py --curve).
 LAMBDA = 10.0              # weight of a hint pixel's colour (vs the unit-scale edge weights)
-MU = 1e-4                  # pull towards the prior everywhere (sets how far a hint reaches)
+MU = 1e-5                  # pull towards the prior everywhere (sets how far a hint reaches)
 MAX_ITERS = 30             # CG iterations per grid, finest to second coarsest (exit at TOL)
 COARSEST_ITERS = 1000      # CG iterations on the coarsest grid (short side < 32 px: cheap)
 TOL = 1e-4                 # relative residual at which the solve stops
-MAX_SIGMA2 = 1e-2          # cap on the affinities' σ² (Y = L*/100 units): edges stay edges
+MAX_SIGMA2 = 3e-3          # cap on the affinities' σ² (Y = L*/100 units): edges stay edges
 
 _HEX = re.compile(r"#([0-9a-fA-F]{6})")
 
