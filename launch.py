@@ -1,7 +1,9 @@
 """colorjax command line: parses flags and hands over to the function for the mode.
 
   python launch.py --config=configs/mixed.py [--config.KEY=VALUE ...] [--workdir=DIR]
-                   [--mode=train|eval|study|colorize]
+                   [--mode=train|eval|study|colorize|serve]
+                   [--coordinator=HOST:PORT --num_processes=N --process_id=I]   # several hosts
+  python launch.py --mode=serve --workdir=RUN_OR_STUDY_DIR [--port=7860] [--host=127.0.0.1]
 """
 import os
 import sys
@@ -16,7 +18,7 @@ xla_flags.apply()     # before JAX starts: XLA reads XLA_FLAGS when it creates a
 _CONFIG = config_flags.DEFINE_config_file(
     "config", "configs/default.py", "Path to an ml_collections config file.", lock_config=True)
 flags.DEFINE_string("workdir", None, "Run directory (default: runs/<config name>).")
-flags.DEFINE_enum("mode", "train", ["train", "eval", "study", "colorize"], "What to do.")
+flags.DEFINE_enum("mode", "train", ["train", "eval", "study", "colorize", "serve"], "What to do.")
 flags.DEFINE_list("eval_dirs", [], "eval: folders to evaluate on instead of the test splits.")
 flags.DEFINE_multi_string("input", [], "colorize: image files, folders or glob patterns.")
 flags.DEFINE_string("output", None, "colorize: output directory.")
@@ -25,7 +27,18 @@ flags.DEFINE_enum("format", None, ["png", "jpg"], "colorize: output format (defa
 flags.DEFINE_string("hints", None, "colorize: a JSON (points) or RGBA PNG (scribble) hint file, "
                     "or a folder with one per input named by its stem; eval: hint counts like "
                     "0,1,2,5,10.")
-flags.DEFINE_integer("step", None, "eval/colorize: checkpoint step (default: best by val loss).")
+flags.DEFINE_float("temporal", None, "colorize (video, frame folders): stability 0..1; 0 = "
+                   "each frame alone (default: colorjax.temporal.DEFAULT_STRENGTH).")
+flags.DEFINE_integer("step", None, "eval/colorize/serve: checkpoint step (default: best by val loss).")
+flags.DEFINE_integer("port", 7860, "serve: TCP port (0: any free port).")
+flags.DEFINE_string("host", "127.0.0.1", "serve: address to bind (default: loopback only).")
+flags.DEFINE_string("coordinator", None, "train/study on several processes: HOST:PORT of "
+                    "process 0 (with --num_processes, --process_id; none inside SLURM, Open MPI, "
+                    "Kubernetes or a Cloud TPU pod: JAX detects them).")
+flags.DEFINE_integer("num_processes", None, "train/study: how many processes run together.")
+flags.DEFINE_integer("process_id", None, "train/study: this process's index, 0..num_processes-1.")
+flags.DEFINE_integer("heartbeat_timeout", 60, "train/study on several processes: seconds without "
+                     "a heartbeat after which a process is declared lost and the others stop.")
 FLAGS = flags.FLAGS
 
 

@@ -175,9 +175,9 @@ def main(argv=None) -> dict:
 
 
 def compiled_step(batch: int, size: int, dtype: str = "", encoder: str = "resnet34",
-                  width: int = 64, disc_width: int = 64):
+                  width: int = 64, disc_width: int = 64, decoder_widths: tuple | None = None):
   """(config, compiled gan_step, initial state, a random batch, compile seconds) for a step of
-  this shape."""
+  this shape (the recipe's decoder unless `decoder_widths`)."""
   import numpy as np
   from colorjax import config_lib
   from colorjax.train import Trainer
@@ -187,6 +187,8 @@ def compiled_step(batch: int, size: int, dtype: str = "", encoder: str = "resnet
   config.image_size, config.batch_size, config.dtype = size, batch, dtype
   config.model.encoder, config.model.encoder_width = encoder, width
   config.disc.width = disc_width
+  if decoder_widths:
+    config.model.decoder_widths = tuple(decoder_widths)
   config.data.domains = ("toon",)          # the step reads no data; a domain needing no folder
   config = config_lib.finalize(config)
   config_lib.validate(config)
@@ -204,25 +206,55 @@ def compiled_step(batch: int, size: int, dtype: str = "", encoder: str = "resnet
 
 
 def _op_kinds(hlo_text: str) -> dict:
-  """Kind of each instruction of an optimised HLO module that holds a convolution: 'weight
-  gradient' when its window is larger than 7 (XLA writes dL/dW as a convolution whose
-  window is the activation map), else 'conv'."""
+  """Kind of each instruction of an optimised HLO module that holds a convolution or a library
+  matmul. XLA:CPU: 'weight gradient' when the convolution's window is larger than 7 (XLA writes
+  dL/dW as a convolution whose window is the activation map), else 'forward/input gradient'.
+  XLA:GPU: cuDNN convolutions are custom calls named by direction (`__cudnn$convBackwardFilter`
+  is the weight gradient); cuBLAS and Triton matmuls are 'matmul'."""
   import re
   comps = dict(re.findall(r"^%?([\w.\-]+) [^\n]*\{\n(.*?)\n\}", hlo_text, re.S | re.M))
   kinds = {}
   for name, rest in re.findall(r"%([\w.\-]+) = ([^\n]*)", hlo_text):
     called = re.search(r"calls=%([\w.\-]+)", rest)
     body = rest + "\n" + (comps.get(called.group(1), "") if called else "")
+    target = re.search(r'custom_call_target="__(cudnn|cublas)\$(\w+)', body)
     window = re.search(r"convolution\([^\n]*window=\{size=([\dx]+)", body)
-    if window:
+    if target and target.group(2).startswith("conv"):
+      kinds[name] = ("convolution, weight gradient" if target.group(2) == "convBackwardFilter"
+                     else "convolution, forward/input gradient")
+    elif (target and target.group(1) == "cublas") or "triton_gemm" in body:
+      kinds[name] = "matmul"
+    elif target:
+      kinds[name] = f"cuDNN {target.group(2)}"
+    elif window:
       big = max(int(v) for v in window.group(1).split("x")) > 7
       kinds[name] = "convolution, weight gradient" if big else "convolution, forward/input gradient"
   return kinds
 
 
-def profile_step(compiled, state, batch, steps: int = 2) -> dict:
-  """Device time of `steps` traced steps by kind of operation, printed and returned (ms/step)."""
-  import collections
+def _kernel_kind(kernel: str) -> str | None:
+  """Kind of a GPU kernel from its name, for kernels the HLO does not name (cuDNN, cuBLAS)."""
+  k = kernel.lower()
+  if "wgrad" in k:
+    return "convolution, weight gradient"
+  if any(w in k for w in ("dgrad", "fprop", "conv", "cudnn")):
+    return "convolution, forward/input gradient"
+  if "gemm" in k or "cutlass" in k or "cublas" in k:
+    return "matmul"
+  if "memcpy" in k or "memset" in k:
+    return "memory copy/set"
+  return None
+
+
+def traced_ops(compiled, state, batch, steps: int = 2,
+               seen: list | None = None) -> list[tuple[str, str, float]]:
+  """(kind, operation, ms per step) of every device operation in `steps` traced steps.
+
+  On CPU the operations are the HLO instructions the thunk executor ran (summed over its
+  threads); on GPU the kernels of the device's streams, each named by the HLO instruction
+  that launched it when the trace says so (its `hlo_op`), else by the kernel name. `seen`, if
+  given, receives (plane, line, events) of each trace line read.
+  """
   import glob
   import re
   import tempfile
@@ -236,18 +268,38 @@ def profile_step(compiled, state, batch, steps: int = 2) -> dict:
         state, metrics = compiled(state, batch)
         jax.block_until_ready((state, metrics))
     data = ProfileData.from_file(glob.glob(f"{d}/**/*.xplane.pb", recursive=True)[0])
-  total = collections.Counter()
-  for plane in data.planes:
-    for line in plane.lines:
+  gpu = [p for p in data.planes if p.name.startswith("/device:GPU")]
+  ops = []
+  for plane in gpu or data.planes:
+    lines = list(plane.lines)
+    if gpu:       # kernels on the stream lines; a derived "XLA Ops" line would count them twice
+      streams = [l for l in lines if l.name.startswith("Stream")]
+      lines = streams or [l for l in lines if l.name == "XLA Ops"] or lines
+    for line in lines:
+      if seen is not None:
+        seen.append((plane.name, line.name, len(list(line.events))))
       for ev in line.events:
-        name = ev.name
-        if name.startswith(("ThunkExecutor", "SlinkyThreadPool", "$")) or " " in name:
-          continue                      # executor bookkeeping and Python frames
-        kind = kinds.get(name) or ("layout copy/transpose" if re.match(r"(transpose|copy)", name)
-                                   else "other (elementwise, BatchNorm, reductions, ...)")
-        total[kind] += ev.duration_ns / 1e6 / steps
+        name, stats = ev.name, dict(ev.stats)
+        if not gpu and ("hlo_op" not in stats or name.startswith(("ThunkExecutor", "$"))):
+          continue                      # dispatch, executor bookkeeping and Python frames
+        hlo = stats.get("hlo_op", name)
+        hlo = hlo.decode() if isinstance(hlo, bytes) else str(hlo)
+        kind = (kinds.get(hlo) or (_kernel_kind(name) if gpu else None)
+                or ("layout copy/transpose" if re.match(r"(transpose|copy)", hlo)
+                    else "other (elementwise, BatchNorm, reductions, ...)"))
+        ops.append((kind, hlo, ev.duration_ns / 1e6 / steps))
+  return ops
+
+
+def profile_step(compiled, state, batch, steps: int = 2) -> dict:
+  """Device time of `steps` traced steps by kind of operation, printed and returned (ms/step)."""
+  import collections
+  total = collections.Counter()
+  for kind, _, ms in traced_ops(compiled, state, batch, steps):
+    total[kind] += ms
   whole = sum(total.values()) or 1.0
-  print(f"device time by kind of operation (ms/step, summed over threads; {steps} traced steps):")
+  print(f"device time by kind of operation (ms/step, summed over threads/streams; {steps} "
+        "traced steps):")
   for kind, ms in total.most_common():
     print(f"  {kind:48s} {ms:9.1f}  {100 * ms / whole:5.1f}%")
   return dict(total)

@@ -38,7 +38,16 @@ class _DropUntrackedMetricWarning(logging.Filter):
     return "did not provide metrics" not in record.getMessage()
 
 
+class _DropReadOnlyNotice(logging.Filter):
+  """orbax logs 'Given directory is read only' for every read-only manager (each eval and
+  colorize opens one on purpose); the other read-only warning is avoided in `manager`."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("Given directory is read only")
+
+
 logging.getLogger("absl").addFilter(_DropUntrackedMetricWarning())
+logging.getLogger("absl").addFilter(_DropReadOnlyNotice())
 
 
 def _handlers() -> dict:
@@ -47,8 +56,13 @@ def _handlers() -> dict:
           "config": ocp.JsonCheckpointHandler()}
 
 
-def manager(workdir: str, *, read_only: bool = False, keep_latest: int = 2) -> ocp.CheckpointManager:
-  """The run's CheckpointManager (synchronous saves: a finished `save` is on disk)."""
+def manager(workdir: str, *, read_only: bool = False, keep_latest: int = 2,
+            this_process_only: bool = False) -> ocp.CheckpointManager:
+  """The run's CheckpointManager (synchronous saves: a finished `save` is on disk).
+
+  In a multi-process run every process makes the same calls (orbax synchronises them);
+  `this_process_only` makes one that this process uses alone (reading for inference).
+  """
   directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
   if read_only and not os.path.isdir(directory):
     raise CheckpointError(f"{workdir}: no checkpoints/ directory (has this run been trained?)")
@@ -60,7 +74,12 @@ def manager(workdir: str, *, read_only: bool = False, keep_latest: int = 2) -> o
   options = ocp.CheckpointManagerOptions(
       preservation_policy=policy, best_fn=lambda m: m[VAL_METRIC], best_mode="min",
       enable_async_checkpointing=False, create=not read_only, read_only=read_only,
-      cleanup_tmp_directories=not read_only)
+      cleanup_tmp_directories=not read_only,
+      multiprocessing_options=ocp.options.MultiprocessingOptions(
+          primary_host=jax.process_index(), active_processes={jax.process_index()})
+      if this_process_only and jax.process_count() > 1 else ocp.options.MultiprocessingOptions(),
+      # read-only: orbax forces save_interval_steps to 0 and warns unless it is 0 already.
+      **({"save_interval_steps": 0} if read_only else {}))
   # cleanup_tmp_directories: a save killed half-way leaves `<step>.orbax-checkpoint-tmp-*`;
   # orbax never lists those as steps, and the next writer deletes them.
   return ocp.CheckpointManager(directory, options=options, item_handlers=_handlers())
@@ -195,11 +214,14 @@ def restore_latest(mngr: ocp.CheckpointManager, abstract_state: Any):
 
 
 def _quarantine(mngr: ocp.CheckpointManager, step: int) -> str:
+  from colorjax import distributed
   src = os.path.join(os.fspath(mngr.directory), str(step))
   dst_root = os.path.join(os.path.dirname(os.fspath(mngr.directory)), "checkpoints_corrupt")
-  os.makedirs(dst_root, exist_ok=True)
   dst = os.path.join(dst_root, f"{step}-{time.strftime('%Y%m%d-%H%M%S')}")
-  shutil.move(src, dst)
+  if distributed.is_primary():    # every process found it unreadable; one moves it
+    os.makedirs(dst_root, exist_ok=True)
+    shutil.move(src, dst)
+  distributed.barrier(f"quarantine-{step}")
   mngr.reload()
   return dst
 
@@ -238,7 +260,7 @@ def restore_generator(path: str, step: int | None = None):
   import ml_collections
   from colorjax import state as state_lib
   workdir, path_step = resolve(path)
-  mngr = manager(workdir, read_only=True)
+  mngr = manager(workdir, read_only=True, this_process_only=True)
   steps = mngr.all_steps()
   if not steps:
     raise CheckpointError(f"{workdir}: no checkpoint found")
@@ -251,7 +273,10 @@ def restore_generator(path: str, step: int | None = None):
   for i, candidate in enumerate(candidates):
     try:
       config = ml_collections.ConfigDict(restore_config(mngr, candidate))
-      restored, _, _ = restore(mngr, candidate, state_lib.abstract_state(config))
+      # Onto this process's first device, whatever topology wrote it (orbax needs a target
+      # sharding to read a checkpoint of several processes or devices).
+      sharding = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+      restored, _, _ = restore(mngr, candidate, state_lib.abstract_state(config, sharding))
       return config, {"params": restored.g.params, "batch_stats": restored.g.batch_stats}, candidate
     except CheckpointError as e:
       if explicit is not None or i == len(candidates) - 1:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import jax
 
-MODES = ("train", "eval", "study", "colorize")
+MODES = ("train", "eval", "study", "colorize", "serve")
 
 
 class ConfigError(ValueError):
@@ -69,17 +69,41 @@ def validate(config) -> None:
         or (value >= 1 and not float(value).is_integer())):
       raise ConfigError(f"config.data.{key}={value!r}: must be a whole count (>= 1), a "
                         "fraction (< 1) or 0")
-  for key in ("max_steps_per_epoch", "seed"):
+  for key in ("max_steps_per_epoch", "steps_per_epoch", "seed"):
+    if key not in config:    # a config file written before the key existed
+      continue
     if isinstance(config[key], bool) or not isinstance(config[key], int) or config[key] < 0:
       raise ConfigError(f"config.{key}={config[key]!r}: must be an integer >= 0")
-  if not config.loss.l1_weight >= 0:
-    raise ConfigError(f"config.loss.l1_weight={config.loss.l1_weight}: must be >= 0")
+  _check_loss(config.loss)
   if config.data.workers < 0:
     raise ConfigError(f"config.data.workers={config.data.workers}: must be >= 0")
   n = jax.device_count()
   if config.batch_size % n:
     raise ConfigError(f"config.batch_size={config.batch_size}: must be divisible by the "
                       f"{n} devices")
+
+
+def _check_loss(loss) -> None:
+  """The colour loss options (colorjax/losses.py): a known kind, weights that teach colour."""
+  from colorjax import losses
+  kind = loss.get("kind", "l1")
+  if kind not in losses.KINDS:
+    raise ConfigError(f"config.loss.kind={kind!r}: expected one of {', '.join(losses.KINDS)}")
+  for key in ("l1_weight", "class_weight", "colorfulness_weight"):
+    if key in loss and not (isinstance(loss[key], (int, float)) and loss[key] >= 0):
+      raise ConfigError(f"config.loss.{key}={loss[key]!r}: must be a number >= 0")
+  for key in ("soft_sigma", "prior_sigma", "temperature"):
+    if key in loss and not (isinstance(loss[key], (int, float)) and loss[key] > 0):
+      raise ConfigError(f"config.loss.{key}={loss[key]!r}: must be > 0")
+  lam = loss.get("rebalance_lambda", 0.5)
+  if not (isinstance(lam, (int, float)) and 0 <= lam <= 1):
+    raise ConfigError(f"config.loss.rebalance_lambda={lam!r}: must be in [0, 1]")
+  if kind == "classification" and not loss.get("class_weight", 1.0) > 0:
+    raise ConfigError("config.loss.class_weight=0 with config.loss.kind='classification': the "
+                      "classification head learns only from that term; set it > 0")
+  if kind == "l1" and not (loss.l1_weight > 0 or loss.get("colorfulness_weight", 0) > 0):
+    raise ConfigError("config.loss.l1_weight=0 with config.loss.kind='l1' and no "
+                      "colorfulness_weight: nothing but the discriminator teaches colour")
 
 
 def _check_domains(config) -> None:

@@ -30,11 +30,14 @@ def _batch_metrics(L, ab_pred, ab_true):
   return metrics.image_metrics(pred, true)
 
 
-def generator_predictor(config, variables) -> Callable[[np.ndarray], jax.Array]:
-  """A jitted L → ab function for a trained generator (inference mode, float32)."""
+def generator_predictor(config, variables) -> Callable[..., jax.Array]:
+  """A jitted (L, hints=None) → ab function for a trained generator (inference mode, float32).
+
+  `hints` [B,H,W,3] only for a hint model (`config.model.hints`); None = automatic mode.
+  """
   g_model, _ = models.build_models(config)
   g_model = g_model.clone(dtype=jnp.float32)
-  apply = jax.jit(lambda v, L: g_model.apply(v, L, train=False))
+  apply = jax.jit(lambda v, L, hints=None: g_model.apply(v, L, hints=hints, train=False))
   return functools.partial(apply, variables)
 
 
@@ -115,3 +118,142 @@ def evaluate_run(workdir: str, eval_dirs: Sequence[str] | None = None, step: int
             f"  [{r['n']} images]")
     print(f"wrote {os.path.join(workdir, 'eval.json')}")
   return report
+
+
+# --- Evaluation by number of hints ---------------------------------------------------------
+
+HINT_METRICS = ("delta_e", "ssim", "psnr")
+PROPAGATION = "propagation"          # hint propagation alone, over a grey prior
+
+
+def parse_hint_counts(text: str) -> list[int]:
+  """"0,1,2,5,10,20" → [0, 1, 2, 5, 10, 20]; ConfigError naming --hints otherwise."""
+  from colorjax.config_lib import ConfigError
+  try:
+    counts = [int(c) for c in str(text).split(",") if c.strip()]
+  except ValueError:
+    counts = []
+  if not counts or min(counts) < 0:
+    raise ConfigError(f"--hints={text}: expected hint counts like 0,1,2,5,10,20 (integers >= 0)")
+  return counts
+
+
+def hint_points(ab_norm: np.ndarray, n: int, seed: int, domain_index: int, image_index: int):
+  """The `n` hints sampled from the truth of one test image: (hint a*b* [h,w,2] in Lab units,
+  mask [h,w]). Seeded by (seed, domain, image) and nested over n, so every model and method,
+  and every count, sees the same points (`colorjax.hints.sample_from_truth`)."""
+  from colorjax import hints as hints_lib
+  rng = np.random.default_rng((seed, domain_index, image_index))
+  s = hints_lib.sample_from_truth(color.denormalize_ab(ab_norm), n, rng)
+  return s.hint_ab, s.mask
+
+
+def hint_curves(models_: dict, domain_records: dict, counts: Sequence[int], image_size: int,
+                seed: int = 0, batch_size: int = 8) -> dict:
+  """ΔE00, SSIM and PSNR per number of hints sampled from the truth, per method and domain.
+
+  `models_`: {name: (predict, takes_hints)} with `predict(L, hints=None)` as
+  `generator_predictor` gives. Methods: "propagation" (hints spread over a grey prior), and
+  for each model "<name>" (alone: automatic, or given the hints if it takes them) and
+  "<name>+propagation" (its prediction as the prior the hints are propagated over). Images
+  are centre crops of `image_size`; unusable ones are skipped. Returns
+  {"counts", "seed", "image_size", "methods": {method: {domain: {count: {metric: mean, "n"}}}}}.
+  """
+  from colorjax import hints as hints_lib
+  from colorjax.data import decode
+  methods = [PROPAGATION] + [m for name in models_ for m in (name, f"{name}+propagation")]
+  per = {m: {d: {n: {k: [] for k in HINT_METRICS} for n in counts} for d in domain_records}
+         for m in methods}
+  for di, (domain, records) in enumerate(domain_records.items()):
+    examples = []
+    for i, record in enumerate(records):
+      ex = decode.load_example(record, image_size, None)
+      if "bad" not in ex:
+        examples.append((i, ex))
+    for start in range(0, len(examples), batch_size):
+      chunk = examples[start:start + batch_size]
+      L = np.stack([ex["L"] for _, ex in chunk])
+      ab = np.stack([ex["ab"] for _, ex in chunk])
+      lightness = np.asarray(color.denormalize_l(L[..., 0]))
+      auto = {name: np.asarray(p(jnp.asarray(L))) for name, (p, _) in models_.items()}
+      for n in counts:
+        pts = [hint_points(ex["ab"], n, seed, di, i) for i, ex in chunk]
+        preds = {}
+        grey = np.zeros_like(ab[..., 0:2])
+        preds[PROPAGATION] = _propagate_all(lightness, pts, grey)
+        for name, (predict, takes_hints) in models_.items():
+          own = auto[name]
+          if takes_hints and n > 0:
+            h = np.stack([hints_lib.model_hint_input(a, m) for a, m in pts])
+            own = np.asarray(predict(jnp.asarray(L), jnp.asarray(h)))
+          preds[name] = own
+          preds[f"{name}+propagation"] = _propagate_all(lightness, pts, own)
+        for method, pred in preds.items():
+          values = jax.device_get(_batch_metrics(L, pred, ab))
+          for k in HINT_METRICS:
+            per[method][domain][n][k].extend(np.asarray(values[k]).tolist())
+  out = {"counts": list(counts), "seed": seed, "image_size": image_size, "methods": {}}
+  for method, domains in per.items():
+    out["methods"][method] = {
+        d: {str(n): {"n": len(v["delta_e"]), **{k: float(np.mean(v[k])) if v[k] else float("nan")
+                                                for k in HINT_METRICS}}
+            for n, v in by_n.items()} for d, by_n in domains.items()}
+  return out
+
+
+def _propagate_all(lightness: np.ndarray, points: list, prior_norm: np.ndarray) -> np.ndarray:
+  """Normalised ab [B,h,w,2]: each image's hints propagated over its prior (normalised ab)."""
+  from colorjax import hints as hints_lib
+  out = []
+  for Lstar, (hint_ab, mask), prior in zip(lightness, points, prior_norm):
+    if not mask.any():          # no hint: the prior itself (what propagate returns anyway)
+      out.append(prior)
+      continue
+    ab = hints_lib.propagate(Lstar, hint_ab, mask, color.denormalize_ab(prior))
+    out.append(color.normalize_ab(np.asarray(ab)))
+  return np.clip(np.stack(out), -1, 1).astype(np.float32)
+
+
+def format_hint_table(table: dict) -> str:
+  """A text table: one row per method and number of hints, ΔE00 / SSIM / PSNR per domain."""
+  domains = list(next(iter(table["methods"].values())))
+  head = f"{'method':>28} {'hints':>5}" + "".join(f"  {d[:12]:>12} ΔE00   SSIM   PSNR" for d in domains)
+  lines = [head]
+  for method, by_domain in table["methods"].items():
+    for n in table["counts"]:
+      cells = "".join(f"  {'':>12}{by_domain[d][str(n)]['delta_e']:5.2f} "
+                      f"{by_domain[d][str(n)]['ssim']:6.4f} {by_domain[d][str(n)]['psnr']:6.2f}"
+                      for d in domains)
+      lines.append(f"{method:>28} {n:>5}{cells}")
+  return "\n".join(lines)
+
+
+def evaluate_hints(workdir: str, counts: Sequence[int], eval_dirs: Sequence[str] | None = None,
+                   step: int | None = None, seed: int = 0, print_summary: bool = False) -> dict:
+  """`--mode=eval --hints=...`: the run's model by number of hints; adds a "hints" section to
+  WORKDIR/eval.json (written after the plain evaluation, kept if it exists)."""
+  config, variables, step = checkpoints.restore_generator(workdir, step)
+  predict = generator_predictor(config, variables)
+  sets = test_sets(config, eval_dirs)
+  takes_hints = bool(config.model.get("hints", False))
+  table = hint_curves({"model": (predict, takes_hints)}, sets, counts, config.image_size, seed,
+                      int(config.data.get("eval_batch_size", 32)))
+  table["step"] = int(step)
+  table["takes_hints"] = takes_hints
+  path = os.path.join(workdir, "eval.json")
+  report = {}
+  if os.path.exists(path):
+    with open(path) as f:
+      report = json.load(f)
+  report["hints"] = table
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(report, f, indent=2)
+  os.replace(tmp, path)
+  if print_summary:
+    what = "given the hints" if takes_hints else "automatic (trained without hints)"
+    print(f"{workdir} (checkpoint step {step}) by number of hints sampled from the truth; "
+          f"model: {what}")
+    print(format_hint_table(table))
+    print(f"wrote the hints section of {path}")
+  return table

@@ -21,15 +21,14 @@ How an image of any size is coloured:
      linear RGB), which keeps L* exactly instead of clipping channels (which shifts L*).
      The output's L* equals the input's up to 8-bit rounding (< 0.5).
 
-The full-resolution colour math is done here in float32 NumPy rather than with
+The full-resolution colour math is float32 NumPy (`colorjax.color.lab_to_rgb8`) rather than
 `colorjax.color.lab_to_rgb` because the gamut mapping needs the unclipped linear RGB, and
-because it avoids compiling JAX code per input size. Constants: sRGB primaries, D65 white.
+because it avoids compiling JAX code per input size.
 """
 from __future__ import annotations
 
 import collections
 import dataclasses
-import functools
 import glob
 import math
 import os
@@ -41,7 +40,7 @@ from typing import Any, Iterable, Sequence, Union
 import numpy as np
 from PIL import Image, ImageOps
 
-from colorjax import checkpoints, config_lib
+from colorjax import checkpoints, color, config_lib
 from colorjax import hints as hints_lib
 from colorjax.data import decode, sources
 
@@ -55,93 +54,20 @@ WRITABLE = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".tif
 
 ImageLike = Union[Image.Image, np.ndarray, str, os.PathLike]
 
-# sRGB (IEC 61966-2-1): linear RGB → XYZ, D65 white = the row sums.
-_RGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],
-                        [0.2126729, 0.7151522, 0.0721750],
-                        [0.0193339, 0.1191920, 0.9503041]], np.float64)
-_XYZ_TO_RGB = np.linalg.inv(_RGB_TO_XYZ).astype(np.float32)
-_WHITE = tuple(float(v) for v in _RGB_TO_XYZ.sum(axis=1))   # Xn, Yn (= 1), Zn
-_DELTA = 6.0 / 29.0
-AB_SCALE = 110.0                             # model ab in [-1, 1] ↔ a*, b* (colorjax.color)
+AB_SCALE = color.AB_SCALE                    # model ab in [-1, 1] ↔ a*, b*
 
 
 # ---------------------------------------------------------------------------------------------
-# Colour math (float32 NumPy, full resolution)
+# Colour math: written once, in colorjax.color (its constants: scikit-image's sRGB matrix and
+# D65 white). These names stay importable from here.
 
-
-def srgb_to_linear(v: np.ndarray) -> np.ndarray:
-  """sRGB-encoded values in [0, 1] → linear light in [0, 1]."""
-  v = np.asarray(v, np.float32)
-  return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
-def linear_to_srgb(v: np.ndarray) -> np.ndarray:
-  """Linear light in [0, 1] → sRGB-encoded values in [0, 1]."""
-  v = np.clip(v, 0.0, 1.0)
-  return np.where(v <= 0.0031308, v * 12.92,
-                  1.055 * np.power(v, 1 / 2.4, dtype=np.float32) - 0.055).astype(np.float32)
-
-
-@functools.lru_cache(maxsize=2)
-def _linear_lut(bits: int) -> np.ndarray:
-  """Linear light of every integer sRGB code of `bits` bits (exact and fast for uint8/16)."""
-  top = (1 << bits) - 1
-  return srgb_to_linear(np.arange(top + 1, dtype=np.float64) / top)
-
-
-def luminance_to_lightness(y: np.ndarray) -> np.ndarray:
-  """Relative luminance Y in [0, 1] (white = 1) → CIE L* in [0, 100]."""
-  y = np.asarray(y, np.float32)
-  f = np.where(y > _DELTA ** 3, np.cbrt(y), y / (3 * _DELTA ** 2) + 4 / 29)
-  return (116 * f - 16).astype(np.float32)
-
-
-def _f_inv(t: np.ndarray) -> np.ndarray:
-  return np.where(t > _DELTA, t * t * t, (3 * _DELTA ** 2) * (t - 4 / 29))
-
-
-_LUT_BITS = 16
-
-
-@functools.lru_cache(maxsize=1)
-def _srgb8_lut() -> np.ndarray:
-  """The 8-bit sRGB code of each linear-light level k / (2^16 − 1)."""
-  levels = np.arange(1 << _LUT_BITS, dtype=np.float64) / ((1 << _LUT_BITS) - 1)
-  return np.floor(linear_to_srgb(levels) * 255 + 0.5).astype(np.uint8)
-
-
-def linear_to_srgb8(rgb: np.ndarray) -> np.ndarray:
-  """Linear light → 8-bit sRGB codes (clipped to [0, 255]).
-
-  A lookup on a 16-bit quantisation of linear light: ~10× faster than a power; the linear
-  step (1.5e-5) is 20× finer than the smallest 8-bit sRGB step, so codes are exact except
-  within 1.5e-5 of a rounding boundary (then off by one).
-  """
-  top = (1 << _LUT_BITS) - 1
-  index = np.clip(rgb * np.float32(top) + np.float32(0.5), 0, top).astype(np.int32)
-  return _srgb8_lut()[index]
-
-
-def lab_to_rgb8(lightness: np.ndarray, luminance: np.ndarray, ab: np.ndarray) -> np.ndarray:
-  """L* [H,W] in [0, 100] (and its luminance Y), a*b* [H,W,2] → sRGB uint8 [H,W,3].
-
-  Out-of-gamut colours are mixed towards the grey of the same luminance in linear RGB, just
-  enough to fit in [0, 1]: lightness and (approximately) hue are kept, chroma is reduced.
-  """
-  fy = (lightness + 16) / 116
-  x = _f_inv(fy + ab[..., 0] * (1 / 500)) * _WHITE[0]
-  z = _f_inv(fy - ab[..., 1] * (1 / 200)) * _WHITE[2]
-  rgb = np.stack([x, luminance, z], axis=-1).astype(np.float32) @ _XYZ_TO_RGB.T
-  off = np.abs(rgb - 0.5) > 0.5                # channel outside [0, 1]
-  outside = off[..., 0] | off[..., 1] | off[..., 2]
-  if outside.any():
-    y = luminance[outside][:, None]
-    d = rgb[outside] - y                         # the chroma part; grey (y, y, y) is in gamut
-    with np.errstate(divide="ignore", invalid="ignore"):
-      room = np.where(d > 0, (1 - y) / d, np.where(d < 0, y / -d, np.inf))
-    k = np.minimum(np.minimum(room[:, 0], room[:, 1]), np.minimum(room[:, 2], 1.0))
-    rgb[outside] = y + k[:, None] * d
-  return linear_to_srgb8(rgb)
+_RGB_TO_XYZ = color.XYZ_FROM_RGB
+_linear_lut = color.linear_lut
+srgb_to_linear = color.srgb_to_linear
+linear_to_srgb = color.linear_to_srgb
+linear_to_srgb8 = color.linear_to_srgb8
+luminance_to_lightness = color.luminance_to_lightness
+lab_to_rgb8 = color.lab_to_rgb8
 
 
 # ---------------------------------------------------------------------------------------------
@@ -458,6 +384,15 @@ class Colorizer:
     prepared = [prepare(im) for im in images]
     abs_ = self.predict(prepared, hints=hints, batch_size=batch_size, patch=patch)
     return [self.render(p, ab, saturation) for p, ab in zip(prepared, abs_)]
+
+  def video(self, src: str, dst: str, temporal: float | None = None, saturation: float = 1.0,
+            hints=None, batch_size: int = 8, progress: bool = True):
+    """Colour a video file (or a folder of numbered frames) into `dst`, as the colorize command
+    does: same size, timestamps and audio, shot cuts, colour stabilised along the optical flow
+    (`temporal` 0..1, 0 = each frame alone; default colorjax.temporal.DEFAULT_STRENGTH). See
+    colorjax.video. Returns its Result (output, frames, cuts, seconds)."""
+    from colorjax import video
+    return video.colorize(self, src, dst, temporal, saturation, hints, batch_size, progress)
 
 
 def _check_saturation(saturation: float) -> float:

@@ -7,9 +7,13 @@
 * Per-image batch metrics on NHWC sRGB images in ``[0, 1]``: :func:`delta_e`,
   :func:`ssim`, :func:`psnr`, :func:`colorfulness`, and :func:`image_metrics`
   (all of them, one jitted call).
+* Temporal stability of a frame sequence: :func:`warp_error` (Lai et al. 2018) and
+  :func:`cdc` (Liu et al. 2021).  Optical flow is an input here (these functions stay
+  pure jnp); ``colorjax.temporal.sequence_flows`` estimates it with OpenCV.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import dm_pix
@@ -18,7 +22,8 @@ import jax.numpy as jnp
 
 from colorjax import color
 
-__all__ = ["ciede2000", "delta_e", "ssim", "psnr", "colorfulness", "image_metrics"]
+__all__ = ["ciede2000", "delta_e", "ssim", "psnr", "colorfulness", "image_metrics",
+           "warp", "warp_error", "cdc"]
 
 _TWO_PI = 2.0 * math.pi
 _POW25_7 = 25.0 ** 7
@@ -412,8 +417,9 @@ def colorfulness(rgb):
   rg = R - G
   yb = 0.5 * (R + G) - B
   axes = (-2, -1)
-  s = jnp.sqrt(jnp.var(rg, axis=axes) + jnp.var(yb, axis=axes))
-  m = jnp.sqrt(jnp.mean(rg, axis=axes) ** 2 + jnp.mean(yb, axis=axes) ** 2)
+  # Safe roots: finite gradients for grey images too (the colourfulness loss term).
+  s = _safe_sqrt(jnp.var(rg, axis=axes) + jnp.var(yb, axis=axes))
+  m = _safe_sqrt(jnp.mean(rg, axis=axes) ** 2 + jnp.mean(yb, axis=axes) ** 2)
   return s + 0.3 * m
 
 
@@ -440,3 +446,104 @@ def image_metrics(pred, true):
       "colorfulness_true": colorfulness(true),
   }
 
+
+
+# ---------------------------------------------------------------------------
+# Temporal stability of frame sequences.
+# ---------------------------------------------------------------------------
+
+def warp(image, flow):
+  """Bilinear backward warp: ``out[y, x] = image[y + flow[y, x, 1], x + flow[y, x, 0]]``.
+
+  ``image`` [H, W, C]; ``flow`` [H, W, 2] in pixels (dx, dy).  Samples outside the
+  image take the nearest edge value.  -> [H, W, C] in ``image``'s float dtype.
+  """
+  image = jnp.asarray(image)
+  if not jnp.issubdtype(image.dtype, jnp.floating):
+    image = image.astype(jnp.float32)
+  h, w = image.shape[:2]
+  yy, xx = jnp.meshgrid(jnp.arange(h, dtype=image.dtype), jnp.arange(w, dtype=image.dtype),
+                        indexing="ij")
+  y = jnp.clip(yy + flow[..., 1], 0, h - 1)
+  x = jnp.clip(xx + flow[..., 0], 0, w - 1)
+  y0 = jnp.clip(jnp.floor(y), 0, h - 2 if h > 1 else 0).astype(jnp.int32)
+  x0 = jnp.clip(jnp.floor(x), 0, w - 2 if w > 1 else 0).astype(jnp.int32)
+  y1, x1 = jnp.minimum(y0 + 1, h - 1), jnp.minimum(x0 + 1, w - 1)
+  fy, fx = (y - y0)[..., None], (x - x0)[..., None]
+  top = image[y0, x0] * (1 - fx) + image[y0, x1] * fx
+  bottom = image[y1, x0] * (1 - fx) + image[y1, x1] * fx
+  return top * (1 - fy) + bottom * fy
+
+
+@jax.jit
+def warp_error(frames, flows, visible):
+  """Warping error of Lai et al. 2018 ("Learning blind video temporal consistency").
+
+  For each pair (t, t+1): frame t is warped to frame t+1 along ``flows[t]``, and the
+  squared RGB difference is averaged over the visible pixels and the 3 channels,
+  ``sum(M (V_{t+1} - warp(V_t))^2) / (3 sum M)`` (0 when nothing is visible); the
+  result is the mean over pairs.
+
+  Args:
+    frames: [T, H, W, 3] sRGB in ``[0, 1]`` (T >= 2).
+    flows: [T-1, H, W, 2] backward flow of frame t+1 in pixels (dx, dy): pixel x of frame
+      t+1 shows what was at x + flows[t][x] in frame t.  Lai et al. compute it on the
+      *input* frames, so every colorization of one clip is judged with the same flow.
+    visible: [T-1, H, W] in {0, 1}: the non-occluded pixels of frame t+1 (e.g. a
+      forward-backward consistency check).
+  Returns:
+    scalar, in (``[0, 1]``-scaled RGB)^2.
+  """
+  frames = jnp.asarray(frames, jnp.float32)
+  warped = jax.vmap(warp)(frames[:-1], jnp.asarray(flows, jnp.float32))
+  m = jnp.asarray(visible, jnp.float32)[..., None]
+  sq = jnp.sum(m * (frames[1:] - warped) ** 2, axis=(1, 2, 3))
+  n = 3.0 * jnp.sum(m, axis=(1, 2, 3))
+  return jnp.mean(jnp.where(n > 0, sq / jnp.maximum(n, 1.0), 0.0))
+
+
+def _channel_histograms(frames):
+  """[T, H, W, 3] uint8 codes (or floats in [0, 1], rounded to codes) -> [T, 3, 256]
+  histograms normalised to sum 1."""
+  frames = jnp.asarray(frames)
+  if jnp.issubdtype(frames.dtype, jnp.floating):
+    frames = jnp.floor(jnp.clip(frames, 0.0, 1.0) * 255.0 + 0.5)
+  codes = frames.astype(jnp.int32)
+  t = codes.shape[0]
+  flat = jnp.moveaxis(codes.reshape(t, -1, 3), -1, 1)           # [T, 3, HW]
+  offsets = (jnp.arange(t * 3, dtype=jnp.int32) * 256).reshape(t, 3, 1)
+  hist = jnp.zeros(t * 3 * 256, jnp.float32).at[(flat + offsets).ravel()].add(1.0)
+  hist = hist.reshape(t, 3, 256)
+  return hist / jnp.sum(hist, axis=-1, keepdims=True)
+
+
+def _kl(p, q):
+  """sum p log(p / q) over the last axis (natural log, 0 log 0 = 0)."""
+  pos = p > 0
+  return jnp.sum(jnp.where(pos, p * jnp.log(jnp.where(pos, p, 1.0) / jnp.where(pos, q, 1.0)),
+                           0.0), axis=-1)
+
+
+def _js(p, q):
+  m = 0.5 * (p + q)
+  return 0.5 * _kl(p, m) + 0.5 * _kl(q, m)
+
+
+@functools.partial(jax.jit, static_argnames="dilations")
+def cdc(frames, dilations=(1, 2, 4)):
+  """Colour distribution consistency of Liu et al. 2021 (lower is more stable).
+
+  For each dilation d: the Jensen-Shannon divergence (natural log, in ``[0, ln 2]``)
+  between the 256-bin histograms of frames t and t+d, per RGB channel, averaged over
+  channels and t; then the mean over the dilations that fit in the sequence (the paper's
+  equal weights 1/3; a sequence shorter than 5 frames skips d = 4).
+
+  Args:
+    frames: [T, H, W, 3] uint8 sRGB codes, or floats in ``[0, 1]`` (rounded to codes).
+  Returns:
+    scalar; NaN if T < 2.
+  """
+  hist = _channel_histograms(frames)
+  t = hist.shape[0]
+  per_d = [jnp.mean(_js(hist[:-d], hist[d:])) for d in dilations if d < t]
+  return jnp.mean(jnp.stack(per_d)) if per_d else jnp.float32(jnp.nan)

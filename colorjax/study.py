@@ -24,13 +24,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from colorjax import checkpoints, color, config_lib, evaluate, logs, report
+from colorjax import checkpoints, color, config_lib, distributed, evaluate, logs, report
 from colorjax.data import decode, sources
 
 MODELS = ("cartoon", "movie", "mixed")
 TIME_FILE = "study_time.json"        # per run dir: accumulated training wall time
 MEAN_AB_MAX_IMAGES = 512             # cap on training images streamed for the mean_ab baseline
 SAMPLES_PER_DOMAIN = 4               # rows of the sample grids: the first test images by index
+HINT_COUNTS = (0, 1, 2, 5, 10, 20)   # hint models: the ΔE00-vs-hints curve's points
+HINT_IMAGES = 16                     # ... over the first test images of each domain
 
 
 def model_configs(config) -> dict:
@@ -131,22 +133,22 @@ def train_model(name: str, config, run_dir: str) -> dict:
   latest = latest_step(run_dir)
   info = {"train_images": n_train, "steps_per_epoch": per_epoch, "total_steps": total}
   if latest is not None and latest >= total:
-    print(f"[study] {name}: finished run reused ({run_dir}, step {latest}/{total})", flush=True)
+    _say(f"[study] {name}: finished run reused ({run_dir}, step {latest}/{total})")
     if _config_changed(config, run_dir):
-      print(f"[study] warning: {run_dir} was trained with a different config than this one; "
-            "its results are reported as they are (delete the directory to retrain)", flush=True)
+      _say(f"[study] warning: {run_dir} was trained with a different config than this one; "
+            "its results are reported as they are (delete the directory to retrain)")
     return {**info, "status": "reused", "wall_time_s": _read_time(run_dir).get("wall_time_s")}
   status = "trained" if latest is None else f"resumed from step {latest}"
-  print(f"[study] {name}: training on {' + '.join(config.data.domains)} ({n_train} images, "
-        f"{total} steps) into {run_dir}" + ("" if latest is None else f", resuming at {latest}"),
-        flush=True)
+  _say(f"[study] {name}: training on {' + '.join(config.data.domains)} ({n_train} images, "
+       f"{total} steps) into {run_dir}" + ("" if latest is None else f", resuming at {latest}"))
   from colorjax import train
   prior = _read_time(run_dir).get("wall_time_s", 0.0) if latest is not None else 0.0
   t0 = time.time()
   result = train.train_and_evaluate(config, run_dir)
   wall = prior + (time.time() - t0)
-  with open(os.path.join(run_dir, TIME_FILE), "w") as f:
-    json.dump({"wall_time_s": wall, "step": latest_step(run_dir)}, f)
+  if distributed.is_primary():
+    with open(os.path.join(run_dir, TIME_FILE), "w") as f:
+      json.dump({"wall_time_s": wall, "step": latest_step(run_dir)}, f)
   if result.get("preempted"):
     raise SystemExit(f"[study] stopped during the {name} model (step {result.get('step')}); "
                      "run the same command again to resume")
@@ -213,6 +215,24 @@ def _samples(predictors: dict, records: list, image_size: int, batch_size: int,
           for i, (name, _) in enumerate(examples)]
 
 
+def _first_vs_selected(run_dir: str, predict, batch_size: int) -> dict | None:
+  """RGB of the first epoch's saved validation samples next to the selected checkpoint's
+  prediction on the same images (None if the run saved none, e.g. it has no validation)."""
+  from colorjax import train
+  path = train.samples_path(run_dir, 1)
+  if not os.path.exists(path):
+    return None
+  with np.load(path) as f:
+    L, first, truth = (f[k].astype(np.float32) for k in ("L", "ab", "ab_true"))
+    names = [str(n) for n in f["image"]]
+  pad = max(batch_size - len(L), 0)   # the compiled evaluation batch
+  L_in = jnp.asarray(np.concatenate([L, np.zeros((pad, *L.shape[1:]), L.dtype)]))
+  selected = np.asarray(predict(L_in))[:len(L)]
+  to_rgb = lambda ab: np.asarray(color.model_outputs_to_rgb(jnp.asarray(L), jnp.asarray(ab)))
+  return {"image": names, "grey": to_rgb(np.zeros_like(first)), "first": to_rgb(first),
+          "selected": to_rgb(selected), "truth": to_rgb(truth)}
+
+
 def _selection(run_dir: str, step: int, history: list[dict]) -> dict:
   rec = next((r for r in report.epoch_records(history) if int(r["step"]) == int(step)), None)
   return {"selected_step": int(step), "selected_epoch": rec["epoch"] if rec else None,
@@ -243,11 +263,27 @@ def run_study(config, workdir: str) -> str:
     return _run_study(config, configs, domains, workdir, t_start)
 
 
+def _say(message: str) -> None:
+  if distributed.is_primary():
+    print(message, flush=True)
+
+
 def _run_study(config, configs: dict, domains: tuple, workdir: str, t_start: float) -> str:
   runs = {}
   for name, cfg in configs.items():
     runs[name] = train_model(name, cfg, os.path.join(workdir, name))
     runs[name]["domains"] = list(cfg.data.domains)
+  path = os.path.join(workdir, "report", "report.md")
+  if not distributed.is_primary():    # several processes: process 0 evaluates and reports
+    distributed.barrier("study-report")
+    return path
+  path = _evaluate_and_report(config, configs, domains, workdir, t_start, runs)
+  distributed.barrier("study-report")
+  return path
+
+
+def _evaluate_and_report(config, configs: dict, domains: tuple, workdir: str, t_start: float,
+                         runs: dict) -> str:
 
   test = evaluate.test_sets(config, domains=domains)
   batch = int(config.data.get("eval_batch_size", 32))
@@ -293,6 +329,23 @@ def _run_study(config, configs: dict, domains: tuple, workdir: str, t_start: flo
       fname = f"samples_{domain}.png"
       report.sample_grid(samples, MODELS, domain, trained_on, os.path.join(out, fname))
       figures[f"Sample colourisations: {domain} test images"] = fname
+  for name in MODELS:
+    first = _first_vs_selected(os.path.join(workdir, name), predictors[name], batch)
+    if first is not None:
+      fname = f"epochs_{name}.png"
+      report.epoch_samples_grid(first, name, 1, runs[name]["selected_epoch"],
+                                os.path.join(out, fname))
+      figures[f"First vs selected epoch: {name} (validation images)"] = fname
+  hint_table = None
+  if config.model.get("hints", False):
+    print(f"[study] hint models: ΔE00 by number of hints on the first {HINT_IMAGES} test images "
+          "of each domain", flush=True)
+    hint_table = evaluate.hint_curves(
+        {m: (predictors[m], True) for m in MODELS},
+        {d: list(records[:HINT_IMAGES]) for d, records in test.items()}, HINT_COUNTS,
+        config.image_size, config.seed, batch)
+    report.hint_curves_chart(hint_table, MODELS, domains, trained_on, os.path.join(out, "hints.png"))
+    figures["ΔE00 vs number of hints (each model given the hints, then propagated)"] = "hints.png"
   report.colorfulness_chart(summary, [*MODELS, "mean_ab"], domains, trained_on,
                             os.path.join(out, "colorfulness.png"))
   figures["Colourfulness: predictions vs ground truth"] = "colorfulness.png"
@@ -315,8 +368,11 @@ def _run_study(config, configs: dict, domains: tuple, workdir: str, t_start: flo
       "study_wall_s": time.time() - t_start,
   }
   sentences = report.findings(summary, MODELS, domains, trained_on)
+  if hint_table is not None:
+    sentences += report.hint_findings(hint_table, MODELS, domains)
   with open(os.path.join(out, "summary.json"), "w") as f:
-    json.dump({"setup": setup, "summary": summary, "findings": sentences}, f, indent=2)
+    json.dump({"setup": setup, "summary": summary, "findings": sentences,
+               **({"hints": hint_table} if hint_table is not None else {})}, f, indent=2)
   path = os.path.join(out, "report.md")
   report.write_markdown(path, summary, setup, sentences, figures)
   _print_summary(summary)

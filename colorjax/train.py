@@ -22,10 +22,13 @@ import numpy as np
 import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from colorjax import checkpoints, config_lib, models
+from colorjax import ab_bins, checkpoints, config_lib, distributed, losses, models
 from colorjax.state import GANState, NetState, abstract_state, init_state, optimizers
 from colorjax.data import decode, pipeline, sources
 from colorjax.logs import MetricLogger, read_metrics
+
+
+PROCESS_STATES = "process_data_states"   # checkpoint `data` item of a multi-process run
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -37,22 +40,27 @@ def bce(logits: jax.Array, target: float) -> jax.Array:
   return optax.sigmoid_binary_cross_entropy(logits, jnp.full_like(logits, target)).mean()
 
 
-def train_step(state: GANState, batch: dict, *, g_model, d_model, tx_g, tx_d, l1_weight: float,
-               adversarial: bool = True) -> tuple[GANState, dict]:
-  """One pix2pix update: D on real vs fake (loss halved), then G on BCE(D(fake), 1) + λ·L1.
+def train_step(state: GANState, batch: dict, *, g_model, d_model, tx_g, tx_d,
+               colour_loss: losses.ColourLoss, adversarial: bool = True) -> tuple[GANState, dict]:
+  """One pix2pix update: D on real vs fake (loss halved), then G on BCE(D(fake), 1) + the
+  colour loss of `config.loss` (`colorjax.losses`; the recipe: λ·L1 with λ = 100).
 
-  `batch`: {"L": [B,H,W,1], "ab": [B,H,W,2]} in [-1, 1]. G runs forward once; its vjp carries
-  the gradient of the G loss back after D has been updated (as in pix2pix's PyTorch code).
-  With `adversarial=False` (warm-up) only G is trained, on L1 alone. Returns float32 scalars.
+  `batch`: {"L": [B,H,W,1], "ab": [B,H,W,2]} in [-1, 1], and "hints" [B,H,W,3] for a hint
+  model (G's input only; D still judges ab given L). G runs forward once (its raw head: ab,
+  or bin logits for the classification head); D sees the decoded ab. G's vjp carries the
+  gradient of the G loss back after D has been updated (as in pix2pix's PyTorch code).
+  With `adversarial=False` (warm-up) only G is trained, on the colour loss alone. Returns
+  float32 scalars.
   """
-  L, ab = batch["L"], batch["ab"]
+  L, ab, hints = batch["L"], batch["ab"], batch.get("hints")
 
   def g_forward(params):
-    fake, mut = g_model.apply({"params": params, "batch_stats": state.g.batch_stats}, L,
-                              train=True, mutable=["batch_stats"])
-    return fake, mut["batch_stats"]
+    out, mut = g_model.apply({"params": params, "batch_stats": state.g.batch_stats}, L,
+                             hints=hints, train=True, return_logits=True,
+                             mutable=["batch_stats"])
+    return out, mut["batch_stats"]
 
-  fake, g_vjp, g_stats = jax.vjp(g_forward, state.g.params, has_aux=True)
+  out, g_vjp, g_stats = jax.vjp(g_forward, state.g.params, has_aux=True)
   d, metrics = state.d, {}
 
   def d_apply(params, stats, ab_in):
@@ -61,9 +69,11 @@ def train_step(state: GANState, batch: dict, *, g_model, d_model, tx_g, tx_d, l1
     return logits, mut["batch_stats"]
 
   if adversarial:
+    fake = jax.lax.stop_gradient(colour_loss.decode(out))
+
     def d_loss_fn(params):
       real, stats = d_apply(params, d.batch_stats, ab)
-      fake_logits, stats = d_apply(params, stats, jax.lax.stop_gradient(fake))
+      fake_logits, stats = d_apply(params, stats, fake)
       return 0.5 * (bce(real, 1.0) + bce(fake_logits, 0.0)), stats
 
     (d_loss, d_stats), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(d.params)
@@ -71,41 +81,48 @@ def train_step(state: GANState, batch: dict, *, g_model, d_model, tx_g, tx_d, l1
     d = NetState(optax.apply_updates(d.params, updates), d_stats, d_opt)
     metrics["d_loss"] = d_loss
 
-  def g_loss_fn(fake_ab):
-    l1 = jnp.abs(fake_ab - ab).mean()
+  def g_loss_fn(out):
+    colour, fake_ab, parts = colour_loss(out, L, ab)
     if not adversarial:
-      return l1_weight * l1, (l1, jnp.zeros(()), d.batch_stats)
+      return colour, (parts, jnp.zeros(()), d.batch_stats)
     logits, stats = d_apply(d.params, d.batch_stats, fake_ab)
     adv = bce(logits, 1.0)
-    return adv + l1_weight * l1, (l1, adv, stats)
+    return adv + colour, (parts, adv, stats)
 
-  (g_loss, (l1, adv, d_stats)), dfake = jax.value_and_grad(g_loss_fn, has_aux=True)(fake)
-  (g_grads,) = g_vjp(dfake)
+  (g_loss, (parts, adv, d_stats)), dout = jax.value_and_grad(g_loss_fn, has_aux=True)(out)
+  (g_grads,) = g_vjp(dout)
   updates, g_opt = tx_g.update(g_grads, state.g.opt_state, state.g.params)
   g = NetState(optax.apply_updates(state.g.params, updates), g_stats, g_opt)
   d = d.replace(batch_stats=d_stats)
-  metrics.update(g_loss=g_loss, g_l1=l1, g_adv=adv)
+  metrics.update(g_loss=g_loss, g_adv=adv, **parts)
   return GANState(state.step + 1, g, d), metrics
 
 
 def eval_step(g_params, g_stats, batch: dict, *, g_model) -> tuple[jax.Array, jax.Array]:
-  """Inference-mode prediction and per-image L1 (normalised ab) for a batch."""
-  fake = g_model.apply({"params": g_params, "batch_stats": g_stats}, batch["L"], train=False)
+  """Inference-mode prediction and per-image L1 (normalised ab) for a batch (its "hints", if
+  any, go to G; validation batches carry none: a hint model is selected in automatic mode)."""
+  fake = g_model.apply({"params": g_params, "batch_stats": g_stats}, batch["L"],
+                       hints=batch.get("hints"), train=False)
   return fake, jnp.abs(fake - batch["ab"]).mean(axis=(1, 2, 3))
 
 
 class Trainer:
   """The compiled functions and shardings of a run: built once from a config."""
 
-  def __init__(self, config, mesh: jax.sharding.Mesh | None = None):
+  def __init__(self, config, mesh: jax.sharding.Mesh | None = None,
+               ab_prior: np.ndarray | None = None):
+    """`ab_prior` [K]: the training images' a*b* bin prior for the classification loss's
+    rebalancing (`ab_bins.load_or_compute_prior`); None = uniform weights (no rebalancing)."""
     self.config = config
     self.g_model, self.d_model = models.build_models(config)
     self.tx_g, self.tx_d = optimizers(config)
     self.mesh = mesh or data_mesh()
     self.replicated = NamedSharding(self.mesh, P())
     self.batch_sharding = NamedSharding(self.mesh, P("data"))
+    weights = None if ab_prior is None else losses.class_weights(config, ab_prior)
+    self.colour_loss = losses.ColourLoss(config, weights)
     kw = dict(g_model=self.g_model, d_model=self.d_model, tx_g=self.tx_g, tx_d=self.tx_d,
-              l1_weight=float(config.loss.l1_weight))
+              colour_loss=self.colour_loss)
     jit = functools.partial(jax.jit, in_shardings=(self.replicated, self.batch_sharding),
                             out_shardings=(self.replicated, self.replicated), donate_argnums=0)
     self.gan_step = jit(functools.partial(train_step, **kw, adversarial=True))
@@ -141,7 +158,7 @@ class Trainer:
       x = np.asarray(x)
       return jax.make_array_from_process_local_data(self.batch_sharding, x,
                                                     x.shape if whole else None)
-    return {k: put(batch[k]) for k in ("L", "ab")}
+    return {k: put(batch[k]) for k in ("L", "ab", "hints") if k in batch}
 
 
 def data_mesh() -> jax.sharding.Mesh:
@@ -162,8 +179,12 @@ def domain_records(config, domains=None) -> dict[str, sources.Splits]:
 
 
 def schedule(config, n_train: int) -> tuple[int, int]:
-  """(steps per epoch, total steps) of a run on `n_train` training images."""
-  per_epoch = n_train // config.batch_size
+  """(steps per epoch, total steps) of a run on `n_train` training images.
+
+  An epoch is one pass over the images unless `config.steps_per_epoch` fixes its length (the
+  data stream repeats; validation and a checkpoint end each epoch either way).
+  """
+  per_epoch = config.get("steps_per_epoch") or n_train // config.batch_size
   if config.max_steps_per_epoch:
     per_epoch = min(per_epoch, config.max_steps_per_epoch)
   return per_epoch, per_epoch * config.num_epochs
@@ -251,6 +272,41 @@ def validation_loss(trainer: Trainer, state: GANState, records, config) -> float
   return total / max(count, 1.0)
 
 
+SAMPLE_IMAGES = 4           # validation images whose first-epoch colourisation is kept
+
+
+def samples_path(workdir: str, epoch: int) -> str:
+  return os.path.join(workdir, "samples", f"epoch_{epoch:04d}.npz")
+
+
+def save_epoch_samples(trainer: Trainer, state: GANState, records, config, workdir: str,
+                       epoch: int) -> None:
+  """Keep this epoch's predictions for the first SAMPLE_IMAGES validation images (automatic
+  mode) in `samples/epoch_NNNN.npz`: "L", "ab" (predicted), "ab_true" as float16 normalised
+  [k,S,S,·], "image" (names). The study's report sets the first epoch's next to the selected
+  checkpoint's (the paper's Figure 3). Saved instead of keeping the first epoch's checkpoint:
+  a few hundred KB rather than the whole G+D+Adam state, and no change to which checkpoints
+  are kept. Written atomically; a resumed epoch rewrites the same values.
+  """
+  if jax.process_index() != 0:
+    return
+  from colorjax import evaluate
+  batch = next(pipeline.eval_batches(list(records[:SAMPLE_IMAGES]), config.image_size,
+                                     _eval_batch_size(config)))
+  fake, _ = trainer.eval_step(state.g.params, state.g.batch_stats,
+                              trainer.shard_batch(batch, whole=True))
+  keep = np.asarray(batch["mask"]) > 0
+  names = [evaluate.record_name(records[int(i)]) for i in np.asarray(batch["index"])[keep]]
+  path = samples_path(workdir, epoch)
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  tmp = path + ".tmp.npz"
+  np.savez_compressed(tmp, L=np.asarray(batch["L"])[keep].astype(np.float16),
+                      ab=np.asarray(fake)[keep].astype(np.float16),
+                      ab_true=np.asarray(batch["ab"])[keep].astype(np.float16),
+                      image=np.array(names))
+  os.replace(tmp, path)
+
+
 def _eval_batch_size(config) -> int:
   n = jax.device_count()
   bs = int(config.data.get("eval_batch_size", config.batch_size))
@@ -272,6 +328,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     jax.config.update("jax_debug_nans", True)
   os.makedirs(workdir, exist_ok=True)
   config_json = config.to_json_best_effort(sort_keys=True, indent=2)
+  distributed.check_same(config_json)     # several processes: same config, code and devices
 
   with _Preemption() as preempt, contextlib.ExitStack() as cleanup:
     # Data first: a missing folder or a folder of broken files fails before any compilation.
@@ -287,27 +344,33 @@ def train_and_evaluate(config, workdir: str) -> dict:
           f"config.batch_size={config.batch_size} is larger than the {n_train} training images")
     warmup_steps = steps_per_epoch * config.pretrain_epochs
 
-    trainer = Trainer(config)
+    ab_prior = None
+    if config.loss.get("kind", "l1") == "classification":   # once per run; a resume reads it
+      ab_prior = ab_bins.load_or_compute_prior(
+          workdir, [r for records in train_records for r in records], config.image_size)
+    trainer = Trainer(config, ab_prior=ab_prior)
     mngr = checkpoints.manager(workdir)
     local_batch = config.batch_size // jax.process_count()
     dataset = pipeline.train_dataset(train_records, config.image_size, local_batch, config.seed,
                                      config.data.workers, config.data.on_bad_image,
                                      shard_index=jax.process_index(),
-                                     shard_count=jax.process_count())
+                                     shard_count=jax.process_count(),
+                                     hints=bool(config.model.get("hints", False)))
     # Closed on every exit: grain's worker processes and shared memory are released.
     data_iter = cleanup.enter_context(contextlib.closing(iter(dataset)))
 
     restored = checkpoints.restore_latest(mngr, trainer.abstract_state())
     if restored is not None:
       state, data_state, start = restored
-      data_iter.set_state(data_state)
+      data_iter.set_state(_own_data_state(data_state, mngr, start))
       _warn_config_changes(mngr, start, config)
       _drop_metrics_after(workdir, start)   # steps logged after that checkpoint are redone
       logging.warning("resuming %s from step %d", workdir, start)
     else:
       state, start = trainer.init(config.seed), 0
-      with open(os.path.join(workdir, "config.json"), "w") as f:
-        f.write(config_json)
+      if distributed.is_primary():
+        with open(os.path.join(workdir, "config.json"), "w") as f:
+          f.write(config_json)
 
     if start >= total_steps:      # finished already: nothing to train, nothing to log
       epochs = [r for r in read_metrics(workdir) if r.get("type") == "epoch"]
@@ -326,6 +389,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     epoch_l1, epoch_n, t_epoch = 0.0, 0, time.time()
     pending = None          # (step, metrics) of the previous step, read one step late
     progress = logger.progress(total_steps, start, steps_per_epoch)
+    stop = distributed.StopRequest(os.path.abspath(workdir))   # all processes stop together
     cleanup.callback(progress.close)    # on an error too: its message starts on a fresh line
     while step < total_steps:
       batch = trainer.shard_batch(next(data_iter))
@@ -338,7 +402,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
       end_of_epoch = step % steps_per_epoch == 0
       mid_epoch_save = config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0
-      if end_of_epoch or mid_epoch_save or preempt.requested or step == total_steps:
+      stopping = stop.should_stop(step, preempt.requested is not None)
+      if end_of_epoch or mid_epoch_save or stopping or step == total_steps:
         epoch_l1, epoch_n = _check_and_log(pending, logger, config, epoch_l1, epoch_n, progress)
         pending = None
         if not bool(_all_finite((state.g.params, state.g.batch_stats, state.d.params,
@@ -356,17 +421,40 @@ def train_and_evaluate(config, workdir: str) -> dict:
                      "epoch_time_s": time.time() - t_epoch, "warmup": step <= warmup_steps,
                      "bad_images": n_bad, "grey_images": n_grey}
           logger.write(summary)
+          if epoch == 1 and val_records:
+            save_epoch_samples(trainer, state, val_records, config, workdir, epoch)
           metrics_for_best = {checkpoints.VAL_METRIC: val} if math.isfinite(val) else None
           epoch_l1, epoch_n, t_epoch = 0.0, 0, time.time()
-        checkpoints.save(mngr, step, state, data_iter.get_state(), config_json, metrics_for_best)
-        if preempt.requested:
+        checkpoints.save(mngr, step, state, _data_states(data_iter), config_json, metrics_for_best)
+        if stopping:
           progress.close()
           path = os.path.join(os.fspath(mngr.directory), str(step))
-          print(f"{preempt.requested}: checkpoint written at step {step} to {path}; "
-                "run the same command again to resume", flush=True)
+          if distributed.is_primary():
+            print(f"{preempt.requested or 'stop requested by another process'}: checkpoint "
+                  f"written at step {step} to {path}; run the same command again to resume",
+                  flush=True)
           return {"preempted": True, "step": step}
     progress.close()
   return summary
+
+
+def _data_states(data_iter) -> dict:
+  """The data position(s) to checkpoint: the iterator's state, or every process's under
+  PROCESS_STATES (orbax writes JSON items from process 0 only)."""
+  states = distributed.all_gather("data_state", data_iter.get_state())
+  return states[0] if len(states) == 1 else {PROCESS_STATES: states}
+
+
+def _own_data_state(saved: dict, mngr, step: int) -> dict:
+  """This process's data position from a checkpoint written by the same number of processes."""
+  n = jax.process_count()
+  states = saved.get(PROCESS_STATES, [saved])
+  if len(states) != n:
+    raise checkpoints.CheckpointError(
+        f"{mngr.directory}/{step} holds the data positions of {len(states)} process(es) but "
+        f"this run has {n}: resume it with {len(states)} (each process reads its own share of "
+        "the data), or start a new --workdir")
+  return states[jax.process_index()]
 
 
 def _warn_config_changes(mngr, step: int, config) -> None:

@@ -24,6 +24,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.log_every_steps = 50
   config.debug_nans = False          # jax_debug_nans: locate the op that makes a NaN (slow)
   config.max_steps_per_epoch = 0     # cap on steps per epoch (0 = a full pass); for smoke runs
+  config.steps_per_epoch = 0         # steps between validations/checkpoints (0 = one pass over
+                                     # the training images); for small data on fast devices
 
   config.optim = ml_collections.ConfigDict()
   config.optim.lr_g = 2e-4
@@ -31,14 +33,28 @@ def get_config() -> ml_collections.ConfigDict:
   config.optim.b1 = 0.5
   config.optim.b2 = 0.999
 
+  # How G learns colour (colorjax/losses.py): L_G = BCE(D(L, âb), 1) + L_colour with
+  # L_colour = l1_weight·mean|âb − ab| + class_weight·CE_rebalanced + colorfulness_weight·|ΔM|.
   config.loss = ml_collections.ConfigDict()
-  config.loss.l1_weight = 100.0      # λ in L_G = BCE(D(L, G(L)), 1) + λ·|G(L) − ab|₁
+  config.loss.kind = "l1"            # "l1": the recipe (2-channel tanh head regressing ab/110);
+  #   "classification": Zhang et al. 2016, K = 262 logits over the in-gamut a*b* bins of 10
+  #   units, decoded by the annealed mean (configs/vivid.py)
+  config.loss.l1_weight = 100.0      # λ_L1 on normalised ab (with "classification": on âb)
+  config.loss.class_weight = 1.0     # λ_CE: mean_px w_q*·(−Σ_k z_k log p_k), z = 5-NN soft
+  #   encoding (σ = soft_sigma), w = class rebalancing; "classification" only
+  config.loss.soft_sigma = 5.0       # Gaussian σ (Lab units) of the soft-encoded targets
+  config.loss.rebalance_lambda = 0.5  # w ∝ ((1−λ)·p̃ + λ/K)⁻¹, mean 1 under p̃; 1 = no rebalancing
+  config.loss.prior_sigma = 5.0      # σ (Lab units) smoothing the training images' bin prior p̃
+  config.loss.temperature = 0.38     # annealed mean T: âb = Σ_q c_q softmax(logits/T)_q
+  config.loss.colorfulness_weight = 0.0  # λ_M on mean_img |M(pred) − M(truth)| (Hasler–
+  #   Süsstrunk colourfulness, 0-255 RGB units, ≈ 0-110), DDColor-style; any kind; 0 = off
 
   config.model = ml_collections.ConfigDict()
   config.model.encoder = "resnet34"  # resnet34 | resnet18 | resnet10
   config.model.encoder_width = 64
   config.model.decoder_widths = (256, 128, 64, 32, 16)
   config.model.encoder_weights = ""  # torchvision ResNet34 (.pth/.safetensors/.npz) or ""
+  config.model.hints = False         # True: G also reads sparse colour hints (configs/hints.py)
 
   config.disc = ml_collections.ConfigDict()
   config.disc.width = 64

@@ -17,6 +17,7 @@ def get_config():
   config.model.encoder = "resnet18"
   config.model.encoder_width = 16
   config.model.decoder_widths = (64, 32, 16, 16, 8)
+  config.model.hints = True          # hint-conditioned: also works without hints
   config.disc.width = 16
   config.data.domains = ("toon", "photo")
   config.data.train_size = 640

@@ -52,6 +52,7 @@ def lightness(rgb_uint8: np.ndarray) -> np.ndarray:
   return skcolor.rgb2lab(rgb_uint8[..., :3] / 255.0)[..., 0]
 
 
+@pytest.mark.device
 @pytest.mark.parametrize("h,w", [(480, 854), (500, 500), (1001, 37)])
 def test_output_has_the_input_size(colorizer, h, w):
   out = colorizer(smooth_rgb(h, w)[..., 0])
@@ -78,6 +79,7 @@ def test_bad_arrays_and_settings_are_refused(colorizer, run_dir):
     inference.load(run_dir, render_size=48)
 
 
+@pytest.mark.device
 @pytest.mark.parametrize("saturation", [1.0, 3.0])
 def test_output_lightness_equals_input_lightness(colorizer, saturation):
   """Full resolution, colour input: only 8-bit rounding separates the two L* maps.
@@ -197,6 +199,7 @@ def test_command_usage_errors_and_never_overwrites(run_dir, tmp_path, capsys):
   assert code == 1 and (src / "b.png").exists() and (src / "a.png").read_bytes() == before
 
 
+@pytest.mark.device
 def test_command_and_api_give_the_same_pixels(colorizer, run_dir, tmp_path):
   src, out = tmp_path / "in", tmp_path / "out"
   _write_folder(src)

@@ -102,6 +102,7 @@ def _corner_cases():
   return lab1, lab2
 
 
+@pytest.mark.device
 def test_sharma_reference_data():
   with _f64():
     out = np.asarray(_de(SHARMA[:, :3], SHARMA[:, 3:6]))
@@ -127,6 +128,7 @@ def test_matches_skimage_float64_random_and_corners():
   assert np.abs(out[corners] - ref[corners]).max() <= 1e-9
 
 
+@pytest.mark.device
 def test_matches_skimage_float32():
   rng = np.random.default_rng(1)
   c1, c2 = _corner_cases()
@@ -221,6 +223,7 @@ def test_ciede2000_is_one_loop_fusion_on_cpu():
   assert entry.count(" fusion(") == 1, entry
 
 
+@pytest.mark.device
 @pytest.mark.parametrize("x64", [False, True])
 def test_gradients_finite_at_corner_cases(x64):
   c1, c2 = _corner_cases()       # (ΔE00 is symmetric: the grads wrt lab2 cover swapped pairs)
@@ -266,6 +269,7 @@ SK_SSIM = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, da
                channel_axis=-1)
 
 
+@pytest.mark.device
 def test_ssim_matches_skimage_and_dm_pix():
   pred, true = _images()        # N = 5: exercises the padded block path on CPU
   out = np.asarray(jax.jit(metrics.ssim)(pred, true))
@@ -303,6 +307,7 @@ def test_colorfulness_matches_numpy():
   assert float(jax.jit(metrics.colorfulness)(np.full((1, 8, 8, 3), 0.3, np.float32))[0]) < 1e-3
 
 
+@pytest.mark.device
 def test_delta_e_matches_skimage():
   pred, true = _images()
   out = np.asarray(jax.jit(metrics.delta_e)(pred, true))
@@ -313,6 +318,7 @@ def test_delta_e_matches_skimage():
   assert np.all(np.asarray(jax.jit(metrics.delta_e)(true, true)) == 0)
 
 
+@pytest.mark.device
 def test_image_metrics_dict():
   pred, true = _images()
   out = metrics.image_metrics(pred, true)

@@ -11,6 +11,7 @@ def n_params(tree):
   return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
 
 
+@pytest.mark.device
 def test_generator_full_size_matches_pytorch_reference():
   g = Generator()   # ResNet34 encoder, decoder 256-128-64-32-16
   L = jax.ShapeDtypeStruct((2, 256, 256, 1), jnp.float32)
@@ -34,6 +35,7 @@ def test_discriminator_is_the_70px_patchgan():
   assert jax.eval_shape(lambda v, a, b: d.apply(v, a, b), variables, L, ab).shape == (2, 30, 30, 1)
 
 
+@pytest.mark.device
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_tiny_models_run_with_float32_params(tiny_config, dtype):
   tiny_config.dtype = dtype
@@ -106,6 +108,7 @@ def test_space_to_depth_conv_follows_the_xla_flag(monkeypatch):
   assert "window_strides=(2, 2)" in jaxpr
 
 
+@pytest.mark.device
 @pytest.mark.parametrize("shape", [(2, 8, 8, 3), (1, 7, 9, 2), (2, 5, 6, 4), (1, 1, 1, 1)])
 def test_stem_max_pool_equals_flax_values_and_gradients(shape):
   """The stem's 3×3/2 pool over strided views: `nn.max_pool`'s values, and its gradient
@@ -125,6 +128,7 @@ def test_stem_max_pool_equals_flax_values_and_gradients(shape):
     np.testing.assert_allclose(vjp(g)[0], want_vjp(g)[0], rtol=0, atol=1e-6)
 
 
+@pytest.mark.device
 def test_upsample_gradient_sums_each_block():
   from colorjax.models.layers import upsample2x
   rng = np.random.default_rng(1)

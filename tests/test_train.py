@@ -26,6 +26,7 @@ def trainer():
   return train.Trainer(config_lib.finalize(make_tiny_config(**{"optim.lr_g": 2e-3})))
 
 
+@pytest.mark.device
 def test_tiny_gan_overfits_a_fixed_batch(trainer):
   state = trainer.init(0)
   batch = trainer.shard_batch(fixed_batch(trainer.config))
@@ -38,6 +39,7 @@ def test_tiny_gan_overfits_a_fixed_batch(trainer):
   assert np.mean(l1[-5:]) < 0.5 * np.mean(l1[:5]), l1
 
 
+@pytest.mark.device
 def test_warmup_step_trains_only_the_generator(trainer):
   state = trainer.init(0)
   d_before = jax.tree.map(np.asarray, state.d)
@@ -49,6 +51,7 @@ def test_warmup_step_trains_only_the_generator(trainer):
   assert all(jax.tree.leaves(changed))
 
 
+@pytest.mark.device
 def test_one_epoch_writes_checkpoint_logs_and_restores(tmp_path):
   config = make_tiny_config(num_epochs=2, pretrain_epochs=1)
   workdir = str(tmp_path / "run")
@@ -67,7 +70,8 @@ def test_one_epoch_writes_checkpoint_logs_and_restores(tmp_path):
   assert "d_loss" not in steps[0]                          # warm-up: no discriminator
   assert any(f.startswith("events.out.tfevents") for f in os.listdir(os.path.join(workdir, "tensorboard")))
   saved = json.load(open(os.path.join(workdir, "config.json")))
-  assert saved["image_size"] == 32 and saved["dtype"] == "float32"
+  assert saved["image_size"] == 32       # dtype "" resolved per backend (bfloat16 on a GPU)
+  assert saved["dtype"] == ("float32" if jax.default_backend() == "cpu" else "bfloat16")
 
   mngr = checkpoints.manager(workdir, read_only=True)
   assert sorted(mngr.all_steps()) == [steps_per_epoch, 2 * steps_per_epoch]
@@ -102,3 +106,15 @@ def test_command_line_overrides_reach_the_run(tmp_path):
   assert saved["image_size"] == 32 and saved["optim"]["lr_g"] == 0.001
   assert saved["data"]["domains"] == ["photo"] and saved["model"]["encoder"] == "resnet10"
   assert (workdir / "checkpoints" / "2").is_dir()
+
+
+def test_steps_per_epoch_fixes_the_epoch_length():
+  config = make_tiny_config(num_epochs=3)
+  assert train.schedule(config, 40) == (10, 30)             # one pass over 40 images, batch 4
+  config.steps_per_epoch = 25                               # small data: validate less often
+  assert train.schedule(config, 40) == (25, 75)
+  config.max_steps_per_epoch = 7
+  assert train.schedule(config, 40) == (7, 21)
+  config.steps_per_epoch = -1
+  with pytest.raises(config_lib.ConfigError, match="config.steps_per_epoch=-1"):
+    config_lib.validate(config_lib.finalize(config))

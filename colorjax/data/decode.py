@@ -17,10 +17,8 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from colorjax import color
-
-
-class BadImage(Exception):
-  """An image that cannot be used; str(e) is '<file>: <reason>'."""
+from colorjax.data import tfds_source
+from colorjax.data.errors import BadImage  # noqa: F401  (re-exported: decode.BadImage)
 
 
 def _builtin(record, size: int) -> np.ndarray:
@@ -116,7 +114,6 @@ def load_rgb(record, size: int, rng: np.random.Generator | None = None) -> np.nd
   elif kind == "file":
     rgb = resize_crop(open_rgb(record[1], size), size, rng)
   elif kind == "tfds":
-    from colorjax.data import tfds_source
     rgb = resize_crop(to_rgb(Image.fromarray(tfds_source.load(record))), size, rng)
   else:
     raise BadImage(f"{record!r}: unknown record kind")
@@ -192,7 +189,8 @@ def scan_files(paths: Sequence[str], min_size: int, cache_path: str | None = Non
     out[p] = tuple(fresh[p]) if p in fresh else tuple(cache[p][1])
   if cache_path and fresh:
     files = {**cache, **{p: [keys[p], list(fresh[p])] for p in fresh if keys[p] is not None}}
-    tmp = f"{cache_path}.tmp{os.getpid()}"
+    # Host and pid: the processes of a multi-host run may share this directory.
+    tmp = f"{cache_path}.tmp-{os.uname().nodename}-{os.getpid()}"
     with open(tmp, "w") as f:
       json.dump({"version": _SCAN_VERSION, "min_size": min_size, "files": files}, f)
     os.replace(tmp, cache_path)   # atomic: a kill never leaves a half-written cache

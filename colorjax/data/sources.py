@@ -12,13 +12,12 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from colorjax.data import tfds_source
+from colorjax.data.errors import DataError  # noqa: F401  (re-exported: sources.DataError)
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 BUILTIN_DOMAINS = ("toon", "photo")
 FOLDER_DOMAINS = {"cartoon": "cartoon_dir", "movie": "movie_dir"}
-
-
-class DataError(ValueError):
-  """A data problem a user must fix (missing folder, no usable image, bad split sizes)."""
 
 
 class Splits(NamedTuple):
@@ -104,7 +103,6 @@ def domain_splits(data_config, domain: str, seed: int) -> Splits:
   if domain in BUILTIN_DOMAINS:
     return builtin_splits(domain, *size)
   if domain.startswith("tfds:"):
-    from colorjax.data import tfds_source
     records = tfds_source.records(domain)
   elif domain in FOLDER_DOMAINS:
     key = FOLDER_DOMAINS[domain]

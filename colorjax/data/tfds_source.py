@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from colorjax.data.sources import DataError
+from colorjax.data.errors import BadImage, DataError
 
 PREFIX = "tfds:"
 
@@ -127,7 +127,6 @@ def load(record) -> np.ndarray:
 
   Raises decode.BadImage (skipped by the pipeline) for an example that cannot be decoded.
   """
-  from colorjax.data.decode import BadImage
   _, spec, index = record
   source = open_source(spec, data_dir())
   where = f"{spec}[{index}]"

@@ -13,7 +13,8 @@ torch needed; see `python -m colorjax.convert`). Names map one to one:
 
 `fc.*` (the classifier) and `num_batches_tracked` are ignored. The first convolution's RGB
 kernels are summed into the single L channel, so an L image gives the features that the RGB
-network computes for the grey image (R = G = B = L).
+network computes for the grey image (R = G = B = L). A hint model's stem has 3 more input
+channels (hint a, b, mask); their kernels start at zero.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from colorjax.config_lib import ConfigError
 _BN_PARAMS = {"scale": "weight", "bias": "bias"}
 _BN_STATS = {"mean": "running_mean", "var": "running_var"}
 _IGNORED = re.compile(r"^fc\.|(^|\.)num_batches_tracked$")
+HINT_STEM_CHANNELS = 4   # a hint model's stem input: L, hint a, hint b, hint mask
 
 
 class WeightsError(ConfigError):
@@ -165,12 +167,15 @@ def _conv_kernel(sd: dict, key: str, kernel, path: str) -> np.ndarray:
   """A torch OIHW conv weight as a flax HWIO kernel; RGB → L summed for a 1-channel input."""
   kh, kw, cin, cout = _shape(kernel)
   rgb = (cout, 3, kh, kw)
-  if cin == 1 and key in sd and _shape(sd[key]) == rgb:
-    # L = R = G = B, so conv(L, ΣW_c) == conv(RGB, W) exactly.
+  stem = cin == 1 or (cin == HINT_STEM_CHANNELS and key == "conv1.weight")  # L (+ hints)
+  if stem and key in sd and _shape(sd[key]) == rgb:
+    # L = R = G = B, so conv(L, ΣW_c) == conv(RGB, W) exactly; a hint model's hint channels
+    # start at zero, so before training it computes exactly the automatic model's features.
     value = _take(sd, key, rgb, path).sum(axis=1, keepdims=True)
+    value = np.concatenate([value, np.zeros((cout, cin - 1, kh, kw), np.float32)], axis=1)
   else:
     want = (cout, cin, kh, kw)
-    value = _take(sd, key, want, path, f"{rgb} or {want}" if cin == 1 else "")
+    value = _take(sd, key, want, path, f"{rgb} or {want}" if stem else "")
   return np.transpose(value, (2, 3, 1, 0))
 
 

@@ -1,0 +1,225 @@
+"""Colour hints on real images: the automatic recipe model vs the hint model, by number of hints.
+
+  nice .venv/bin/python benchmarks/hints.py --steps 1200               # trains both, then evaluates
+  nice .venv/bin/python benchmarks/hints.py --steps 1200 --out runs/bench_hints   # reuses the runs
+
+Trains two models of the same small CPU-sized architecture (configs/demo.py widths: ResNet18
+encoder at width 16, decoder 64-32-16-16-8) at 128 px, batch 16, for the same fixed number of
+steps (the first quarter L1-only, as the demo's warm-up), on the Kodak photos and Sintel frames
+of `../shared/data` (drawn evenly): `automatic` (config.model.hints=False, the recipe) and
+`hints` (config.model.hints=True, trained with simulated hints). Held out, never trained on:
+every 4th Kodak image (kodim04, 08, ...) and every Sintel frame of every 3rd shot group (sorted
+by name, from the 2nd), split by group as the data README asks. Then, on centre crops of the
+held-out images (`--eval_size`), for 0, 1, 2, 5, 10, 20 hints sampled from the truth (the same
+points for every method), prints ΔE00 and PSNR of: propagation alone (grey prior), each model
+alone, and each model with propagation (the model's prediction as the prior). Training is
+bounded by steps; the wall time is printed. A finished run in `--out` is reused.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from colorjax import xla_flags  # noqa: E402
+
+xla_flags.apply()             # as launch.py does, before JAX starts
+
+import jax  # noqa: E402
+
+from colorjax import checkpoints, config_lib, evaluate  # noqa: E402
+from colorjax.data import pipeline  # noqa: E402
+
+PROP = evaluate.PROPAGATION
+
+
+def split(data_dir: str) -> tuple[dict, dict]:
+  """({domain: train records}, {domain: held-out records}) from the data's manifest, by group."""
+  rows = list(csv.DictReader(open(os.path.join(data_dir, "manifest.csv"))))
+  train, test = {"animation": [], "photos": []}, {"animation": [], "photos": []}
+  groups = sorted({r["group"] for r in rows if r["folder"] == "animation"})
+  held_groups = set(groups[1::3])
+  for r in sorted(rows, key=lambda r: r["file"]):
+    if r["folder"] not in train:
+      continue
+    record = ("file", os.path.join(data_dir, r["folder"], r["file"]))
+    if r["folder"] == "photos":   # one group for all of Kodak, but 24 unrelated scenes
+      held = int(r["file"][len("kodim"):len("kodim") + 2]) % 4 == 0
+    else:
+      held = r["group"] in held_groups
+    (test if held else train)[r["folder"]].append(record)
+  return train, test
+
+
+def make_config(hints: bool, size: int, batch: int, seed: int):
+  from configs import demo
+  config = demo.get_config()
+  config.name = "bench_hints" if hints else "bench_automatic"
+  config.image_size = size
+  config.batch_size = batch
+  config.seed = seed
+  config.model.hints = hints
+  return config_lib.finalize(config)
+
+
+def train_model(config, records: dict, steps: int, run_dir: str) -> dict:
+  """Train `steps` steps (the first quarter L1-only) with the project's Trainer and pipeline;
+  writes one checkpoint at the end. Returns {"steps", "seconds"} (reused if already done)."""
+  from colorjax import train
+  info_path = os.path.join(run_dir, "bench_train.json")
+  if os.path.exists(info_path):
+    with open(info_path) as f:
+      info = json.load(f)
+    if info["steps"] == steps:
+      print(f"{config.name}: reusing {run_dir} ({steps} steps, {info['seconds']:.0f} s)", flush=True)
+      return info
+  os.makedirs(run_dir, exist_ok=True)
+  trainer = train.Trainer(config)
+  dataset = pipeline.train_dataset(list(records.values()), config.image_size, config.batch_size,
+                                   config.seed, hints=bool(config.model.hints))
+  it = iter(dataset)
+  state = trainer.init(config.seed)
+  warmup = steps // 4
+  t0 = time.time()
+  for step in range(steps):
+    fn = trainer.warmup_step if step < warmup else trainer.gan_step
+    state, metrics = fn(state, trainer.shard_batch(next(it)))
+    if (step + 1) % 25 == 0 or step + 1 == steps:
+      m = jax.device_get(metrics)
+      print(f"{config.name}: step {step + 1}/{steps}  L1 {float(m['g_l1']):.4f}  "
+            f"{time.time() - t0:.0f} s", flush=True)
+  seconds = time.time() - t0
+  mngr = checkpoints.manager(run_dir)
+  checkpoints.save(mngr, steps, state, it.get_state(),
+                   config.to_json_best_effort(sort_keys=True), None)
+  mngr.close()
+  info = {"steps": steps, "seconds": seconds, "batch": config.batch_size,
+          "image_size": config.image_size, "train_images": {k: len(v) for k, v in records.items()}}
+  with open(info_path, "w") as f:
+    json.dump(info, f, indent=2)
+  return info
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data"))
+  parser.add_argument("--out", default=os.path.join(ROOT, "runs", "bench_hints"))
+  parser.add_argument("--steps", type=int, default=1200)
+  parser.add_argument("--size", type=int, default=128)
+  parser.add_argument("--batch", type=int, default=16)
+  parser.add_argument("--eval_size", type=int, default=256)
+  parser.add_argument("--counts", default="0,1,2,5,10,20")
+  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--train_only", action="store_true")
+  parser.add_argument("--models", default="automatic,hints",
+                      help="train only these (e.g. one per process); evaluation needs both")
+  args = parser.parse_args()
+  if not os.path.exists(os.path.join(args.data, "manifest.csv")):
+    sys.exit(f"error: --data={args.data}: no manifest.csv (see /work/shared/data/README.md)")
+  train_records, test_records = split(args.data)
+  print(f"train: {', '.join(f'{k} {len(v)}' for k, v in train_records.items())}; held out: "
+        f"{', '.join(f'{k} {len(v)}' for k, v in test_records.items())}", flush=True)
+  runs = {}
+  for name, hints in (("automatic", False), ("hints", True)):
+    if name not in args.models.split(","):
+      continue
+    config = make_config(hints, args.size, args.batch, args.seed)
+    run_dir = os.path.join(args.out, name)
+    runs[name] = (run_dir, train_model(config, train_records, args.steps, run_dir))
+  for name, (_, info) in runs.items():
+    print(f"{name}: {info['steps']} steps of batch {info['batch']} at {info['image_size']} px in "
+          f"{info['seconds']:.0f} s ({info['steps'] * info['batch'] / info['seconds']:.1f} img/s)")
+  if args.train_only:
+    return
+  counts = [int(c) for c in args.counts.split(",")]
+  predictors = {}
+  for name, (run_dir, _) in runs.items():
+    config, variables, _ = checkpoints.restore_generator(run_dir)
+    predictors[name] = (evaluate.generator_predictor(config, variables), bool(config.model.hints))
+  t0 = time.time()
+  table = evaluate.hint_curves(predictors, test_records, counts, args.eval_size, seed=args.seed)
+  table["train"] = {name: info for name, (_, info) in runs.items()}
+  with open(os.path.join(args.out, "hints_eval.json"), "w") as f:
+    json.dump(table, f, indent=2)
+  print(f"held-out centre crops of {args.eval_size} px, hints sampled from the truth "
+        f"(seed {args.seed}; {time.time() - t0:.0f} s):")
+  print(evaluate.format_hint_table(table))
+  print(goals(table))
+  picture = os.path.join(args.out, "hints_example.png")
+  hint_picture(predictors, test_records, 5, args.eval_size, picture, seed=args.seed)
+  print(f"wrote {os.path.join(args.out, 'hints_eval.json')} and {picture}")
+
+
+def goals(table: dict) -> str:
+  """Issue 17's goals on this table, over all held-out images (image-weighted domain means)."""
+  def mean(method, n, k):
+    cells = table["methods"][method].values()
+    total = sum(c[str(n)]["n"] for c in cells)
+    return sum(c[str(n)][k] * c[str(n)]["n"] for c in cells) / max(total, 1)
+  lines = ["goals (all held-out images):"]
+  if 10 in table["counts"] and 0 in table["counts"]:
+    for name in ("automatic", "hints"):
+      m = f"{name}+propagation"
+      dp = mean(m, 10, "psnr") - mean(m, 0, "psnr")
+      de = 1 - mean(m, 10, "delta_e") / mean(m, 0, "delta_e")
+      lines.append(f"  {m}: 10 hints vs 0: {dp:+.2f} dB PSNR (goal +4), ΔE00 {-100 * de:+.1f}% "
+                   f"(goal -30%): {'met' if dp >= 4 and de >= 0.3 else 'NOT met'}")
+  for name in ("automatic", "hints"):
+    m = f"{name}+propagation"
+    worse = [n for n in table["counts"]
+             if mean(m, n, "delta_e") > min(mean(PROP, n, "delta_e"), mean(name, n, "delta_e"))]
+    lines.append(f"  {m} at least as good (ΔE00) as propagation alone and as the model alone: "
+                 + ("met at every count" if not worse else f"NOT met at {worse}"))
+  if 0 in table["counts"]:
+    a, h = mean("automatic", 0, "delta_e"), mean("hints", 0, "delta_e")
+    lines.append(f"  hint model at 0 hints: ΔE00 {h:.2f} vs automatic {a:.2f} "
+                 f"({100 * (h / a - 1):+.1f}%, goal <= +5%): {'met' if h <= 1.05 * a else 'NOT met'}")
+  return "\n".join(lines)
+
+
+def hint_picture(predictors: dict, test_records: dict, n: int, size: int, path: str,
+                 seed: int = 0) -> None:
+  """grey input | automatic | hint model + propagation with `n` hints (marked) | truth, for
+  the first held-out image of each domain (one row each)."""
+  import jax.numpy as jnp
+  from PIL import Image, ImageDraw
+  from colorjax import color, hints as hints_lib
+  from colorjax.data import decode
+  rows = []
+  for di, (domain, records) in enumerate(test_records.items()):
+    ex = decode.load_example(records[0], size, None)
+    L, ab = ex["L"][None], ex["ab"][None]
+    hint_ab, mask = evaluate.hint_points(ex["ab"], n, seed, di, 0)
+    auto = np.asarray(predictors["automatic"][0](jnp.asarray(L)))
+    h = hints_lib.model_hint_input(hint_ab, mask)[None]
+    guided = np.asarray(predictors["hints"][0](jnp.asarray(L), jnp.asarray(h)))
+    guided = evaluate._propagate_all(np.asarray(color.denormalize_l(L[..., 0])),
+                                     [(hint_ab, mask)], guided)
+    to_img = lambda a: Image.fromarray((np.clip(np.asarray(
+        color.model_outputs_to_rgb(jnp.asarray(L), jnp.asarray(a)))[0], 0, 1) * 255).astype(np.uint8))
+    panels = [to_img(np.zeros_like(ab)), to_img(auto), to_img(guided), to_img(ab)]
+    draw = ImageDraw.Draw(panels[2])
+    rng = np.random.default_rng((seed, di, 0))
+    pts = hints_lib.sample_from_truth(color.denormalize_ab(ex["ab"]), n, rng).points
+    for x, y in pts:
+      draw.ellipse((x - 4, y - 4, x + 4, y + 4), outline=(255, 255, 255), width=2)
+      draw.ellipse((x - 6, y - 6, x + 6, y + 6), outline=(0, 0, 0), width=1)
+    row = Image.new("RGB", (4 * size + 6, size), (255, 255, 255))
+    for i, p in enumerate(panels):
+      row.paste(p, (i * (size + 2), 0))
+    rows.append(row)
+  out = Image.new("RGB", (rows[0].width, len(rows) * (size + 2) - 2), (255, 255, 255))
+  for i, r in enumerate(rows):
+    out.paste(r, (0, i * (size + 2)))
+  out.save(path)
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,212 @@
+"""The study's recipe vs vivid colour, trained side by side on real images for the same steps.
+
+  nice python benchmarks/vivid.py [--steps 600] [--size 64] [--variants recipe,vivid]
+                                  [--data /work/shared/data] [--out runs/bench_vivid]
+
+Data: /work/shared/data's Kodak photos (domain `photos`, movie-like) and Sintel frames
+(`animation`). Test images are held out by group (manifest.csv): whole Sintel shots, so no
+frame of a test shot is trained on; the 24 Kodak photos are independent scenes that share one
+manifest group, so each photo counts as its own group. Every variant trains one mixed model on
+all training images of both domains (configs/demo.py's CPU-sized ResNet18-UNet, 70×70
+PatchGAN, batch 16, GAN from the first step) for exactly `--steps` steps from the same seed and
+data order, then its final parameters colorize the test images (centre crops at `--size`).
+
+Variants: `recipe` = configs/default.py's loss (L1 λ = 100 + GAN); `vivid` = configs/vivid.py's
+(classification head, rebalanced soft cross-entropy + GAN, annealed mean T = 0.38); `colorful`
+= the recipe plus a colourfulness-gap term (λ_M = --colorfulness-weight); `vivid_l1` = vivid
+plus L1 (λ = 10) on the annealed mean.
+
+`--temperatures` also scores each classification model decoded at other annealed-mean
+temperatures (no retraining: T is a decoding choice). Prints per variant × domain: colourfulness relative to the truth's, ΔE00 (mean, 95% bootstrap
+CI) beside grey's (ab = 0) and the recipe's, SSIM; steps and training seconds. Writes
+OUT/summary.json, OUT/per_image.csv, OUT/samples_<domain>.png (the same test images from every
+variant) and OUT/table.md.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from colorjax import xla_flags  # noqa: E402
+
+xla_flags.apply()
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+from colorjax import ab_bins, config_lib, evaluate, report, study, train  # noqa: E402
+from colorjax.data import pipeline  # noqa: E402
+
+DOMAINS = {"animation": "cartoon", "photos": "movie"}   # shared-data folder → config domain
+
+
+def split_by_group(data: str, test_fraction: float, seed: int) -> dict[str, dict[str, list]]:
+  """{folder: {"train": records, "test": records}}, whole groups held out per folder."""
+  groups: dict[str, dict[str, list]] = {}
+  with open(os.path.join(data, "manifest.csv"), newline="") as f:
+    for row in csv.DictReader(f):
+      if row["folder"] not in DOMAINS:
+        continue
+      # Kodak: independent photos under one manifest group; each is its own group here.
+      group = row["file"] if row["group"] == "kodak" else row["group"]
+      groups.setdefault(row["folder"], {}).setdefault(group, []).append(
+          ("file", os.path.join(data, row["folder"], row["file"])))
+  rng = np.random.default_rng(seed)
+  out = {}
+  for folder, by_group in groups.items():
+    names = sorted(by_group)
+    order = [names[i] for i in rng.permutation(len(names))]
+    total, test, test_groups = sum(len(v) for v in by_group.values()), [], []
+    for name in order:                  # whole groups until the test share is reached
+      if len(test) >= test_fraction * total:
+        break
+      test += by_group[name]
+      test_groups.append(name)
+    train_records = [r for n in names if n not in test_groups for r in by_group[n]]
+    out[folder] = {"train": sorted(train_records), "test": sorted(test),
+                   "test_groups": sorted(test_groups)}
+  return out
+
+
+def variant_config(name: str, size: int, colorfulness_weight: float):
+  from configs import demo, vivid
+  config = demo.get_config()
+  config.image_size = size
+  config.pretrain_epochs = 0
+  if name in ("vivid", "vivid_l1"):
+    config.loss = vivid.get_config().loss
+    if name == "vivid_l1":
+      config.loss.l1_weight = 10.0
+  elif name == "colorful":
+    config.loss.colorfulness_weight = colorfulness_weight
+  elif name != "recipe":
+    raise SystemExit(f"--variants: unknown variant {name!r} (recipe, vivid, colorful, vivid_l1)")
+  config.name = name
+  return config_lib.finalize(config)
+
+
+def train_variant(config, train_records: list[list], steps: int, seed: int):
+  """(G variables, seconds of training steps, prior info) after `steps` GAN steps."""
+  prior, info = None, {}
+  if config.loss.kind == "classification":
+    t0 = time.time()
+    prior, images, pixels = ab_bins.prior_from_records(
+        [r for recs in train_records for r in recs], config.image_size)
+    info = {"prior_images": images, "prior_pixels": pixels, "prior_s": time.time() - t0,
+            "bins": int(prior.size), "bins_seen": int((prior > 0).sum())}
+  trainer = train.Trainer(config, ab_prior=prior)
+  state = trainer.init(seed)
+  data = iter(pipeline.train_dataset(train_records, config.image_size, config.batch_size, seed,
+                                     workers=0))
+  t0, t_steps, metrics = time.time(), 0.0, {}
+  for step in range(steps):
+    batch = trainer.shard_batch(next(data))
+    t = time.time()
+    state, metrics = trainer.gan_step(state, batch)
+    jax.block_until_ready(metrics)
+    if step:                        # step 0 includes compilation
+      t_steps += time.time() - t
+    if (step + 1) % max(1, steps // 5) == 0:
+      vals = {k: round(float(v), 4) for k, v in jax.device_get(metrics).items()}
+      print(f"  [{config.name}] step {step + 1}/{steps} {vals}", flush=True)
+  info.update(wall_s=time.time() - t0, step_s=t_steps / max(steps - 1, 1))
+  return {"params": state.g.params, "batch_stats": state.g.batch_stats}, info
+
+
+def main():
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument("--steps", type=int, default=600)
+  p.add_argument("--size", type=int, default=64)
+  p.add_argument("--variants", default="recipe,vivid")
+  p.add_argument("--colorfulness-weight", type=float, default=0.5)
+  p.add_argument("--temperatures", default="",
+                 help="classification variants: also decode at these annealed-mean T, e.g. 0.6,1")
+  p.add_argument("--test-fraction", type=float, default=0.25)
+  p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--data", default="/work/shared/data")
+  p.add_argument("--out", default="runs/bench_vivid")
+  args = p.parse_args()
+  if not os.path.exists(os.path.join(args.data, "manifest.csv")):
+    raise SystemExit(f"--data={args.data}: no manifest.csv (the shared real images)")
+  os.makedirs(args.out, exist_ok=True)
+  split = split_by_group(args.data, args.test_fraction, args.seed)
+  train_records = [split[f]["train"] for f in DOMAINS]
+  test = {f: split[f]["test"] for f in DOMAINS}
+  for f in DOMAINS:
+    print(f"{f}: {len(split[f]['train'])} train, {len(test[f])} test images "
+          f"(held-out groups: {', '.join(split[f]['test_groups'])})", flush=True)
+
+  names = args.variants.split(",")
+  rows, predictors, runs, extra = [], {}, {}, []
+  for name in names:
+    config = variant_config(name, args.size, args.colorfulness_weight)
+    print(f"training {name}: {args.steps} steps, batch {config.batch_size}, {args.size} px, "
+          f"loss {config.loss.to_dict()}", flush=True)
+    variables, info = train_variant(config, train_records, args.steps, args.seed)
+    runs[name] = {"steps": args.steps, **info}
+    print(f"  {name}: {info['wall_s']:.0f} s ({info['step_s']:.2f} s/step after compile)",
+          flush=True)
+    predictors[name] = evaluate.generator_predictor(config, variables)
+    rows += [{"model": name, **r} for r in
+             evaluate.evaluate_domains(predictors[name], test, args.size, 16)]
+    if config.loss.kind == "classification":   # the same model decoded at other temperatures
+      for t in filter(None, args.temperatures.split(",")):
+        c = config.copy_and_resolve_references()
+        c.loss.temperature = float(t)
+        rows += [{"model": f"{name}@T={t}", **r} for r in evaluate.evaluate_domains(
+            evaluate.generator_predictor(c, variables), test, args.size, 16)]
+        runs[f"{name}@T={t}"] = runs[name]
+        extra.append(f"{name}@T={t}")
+  rows += [{"model": "gray", **r} for r in
+           evaluate.evaluate_domains(study.constant_predictor(np.zeros(2)), test, args.size, 16)]
+  summary = report.summarize(rows, [*names, *extra, "gray"], list(DOMAINS))
+  report.write_csv(os.path.join(args.out, "per_image.csv"), rows, report.ROW_FIELDS)
+  for folder in DOMAINS:
+    samples = study._samples(predictors, test[folder], args.size, 16, rows, folder)
+    report.sample_grid(samples, names, folder, {n: ["animation", "photos"] for n in names},
+                       os.path.join(args.out, f"samples_{folder}.png"))
+  table = results_table(summary, [*names, *extra], runs)
+  print(table)
+  with open(os.path.join(args.out, "table.md"), "w") as f:
+    f.write(table + "\n")
+  with open(os.path.join(args.out, "summary.json"), "w") as f:
+    json.dump({"args": vars(args), "runs": runs, "summary": summary,
+               "split": {k: {"train": len(v["train"]), "test": len(v["test"]),
+                             "test_groups": v["test_groups"]} for k, v in split.items()}},
+              f, indent=2)
+  print(f"wrote {args.out}/table.md, summary.json, per_image.csv, samples_*.png")
+
+
+def results_table(summary, names, runs) -> str:
+  lines = ["| model | test domain | n | steps | train s | colourfulness pred / truth | "
+           "ΔE00 mean [95% CI] | ΔE00 vs recipe | grey ΔE00 | SSIM |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+  goals = []
+  for domain in DOMAINS:
+    grey = report.lookup(summary, "gray", domain)
+    base = report.lookup(summary, "recipe", domain)
+    for name in names:
+      r = report.lookup(summary, name, domain)
+      rel = r["colorfulness_pred_mean"] / r["colorfulness_true_mean"]
+      vs = r["delta_e_mean"] / base["delta_e_mean"] - 1 if base else float("nan")
+      lines.append(
+          f"| {name} | {domain} | {r['n']} | {runs[name]['steps']} | {runs[name]['wall_s']:.0f} | "
+          f"{r['colorfulness_pred_mean']:.1f} / {r['colorfulness_true_mean']:.1f} "
+          f"({100 * rel:.0f}%) | {r['delta_e_mean']:.2f} [{r['delta_e_ci_low']:.2f}, "
+          f"{r['delta_e_ci_high']:.2f}] | {100 * vs:+.1f}% | {grey['delta_e_mean']:.2f} | "
+          f"{r['ssim_mean']:.4f} |")
+      if name != "recipe" and base:
+        goals.append(f"{name} on {domain}: colourfulness {100 * rel:.0f}% of truth "
+                     f"({'met' if rel >= 0.8 else 'NOT met'}: goal ≥ 80%), ΔE00 {100 * vs:+.1f}% "
+                     f"vs recipe ({'met' if vs <= 0.05 else 'NOT met'}: goal ≤ +5%)")
+  return "\n".join(lines + [""] + [f"- {g}" for g in goals])
+
+
+if __name__ == "__main__":
+  main()
