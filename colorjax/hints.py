@@ -37,11 +37,11 @@ Hint = tuple  # (x, y, colour), or (x, y, colour, patch)
 DEFAULT_PATCH = 3          # side of a user hint's square, in bucket pixels
 # Propagation defaults, chosen on Kodak/Sintel crops (benchmarks/hints_latency.py --curve).
 LAMBDA = 10.0              # weight of a hint pixel's colour (vs the unit-scale edge weights)
-MU = 1e-4                  # pull towards the prior everywhere (sets how far a hint reaches)
+MU = 1e-5                  # pull towards the prior everywhere (sets how far a hint reaches)
 MAX_ITERS = 30             # CG iterations per grid, finest to second coarsest (exit at TOL)
 COARSEST_ITERS = 1000      # CG iterations on the coarsest grid (short side < 32 px: cheap)
 TOL = 1e-4                 # relative residual at which the solve stops
-MAX_SIGMA2 = 1e-2          # cap on the affinities' σ² (Y = L*/100 units): edges stay edges
+MAX_SIGMA2 = 3e-3          # cap on the affinities' σ² (Y = L*/100 units): edges stay edges
 
 _HEX = re.compile(r"#([0-9a-fA-F]{6})")
 
@@ -358,10 +358,10 @@ def propagate(lightness, hint_ab, hint_mask, prior_ab=None, lam: float = LAMBDA,
       E(D) = Σ_{r~s} w_rs (D_r − D_s)² + λ Σ_r m_r (D_r − (h_r − P_r))² + μ Σ_r D_r²,
   r~s the 8-neighbour pairs, w_rs = exp(−(Y_r − Y_s)² / (σ_r² + σ_s²)), Y = L*/100 and σ_r²
   from the variance of Y in r's 3×3 window (Levin, Lischinski & Weiss 2004: 0.6·variance,
-  floored so the most similar neighbour keeps weight ≥ 0.01). Hence: no hint → D = 0, the
-  prior exactly; a hint's correction spreads where lightness is similar and stops at edges;
-  μ makes it fade back to the prior over about sqrt(w/μ) px of flat region (≈ 200 px for
-  μ = 1e-4), so a hint does not recolour the whole image through weak edges.
+  floored so the most similar neighbour keeps weight ≥ 0.01), capped at `max_sigma2` (at a
+  strong edge the window's variance is the edge's own, which would weaken it). Hence: no
+  hint → D = 0, the prior exactly; a hint's correction spreads where lightness is similar and
+  stops at edges; μ makes it fade back to the prior over about sqrt(w/μ) px of flat region.
 
   Why this form rather than Levin's Σ_r (U_r − Σ_s w̄_rs U_s)² with row-normalised w̄:
   its normal equations are (I − W̄)ᵀ(I − W̄), a 4th-order operator that overshoots around
@@ -369,12 +369,27 @@ def propagate(lightness, hint_ab, hint_mask, prior_ab=None, lam: float = LAMBDA,
   solver instead imposes U_r = Σ_s w̄_rs U_s off the hints, a non-symmetric system. The
   symmetric graph Laplacian above has the same harmonic behaviour (each D_r a weighted mean
   of its neighbours away from hints), is symmetric positive definite (μ > 0), so Jacobi-
-  preconditioned conjugate gradients apply, obeys a maximum principle (corrections stay
-  within the range of the hint corrections: no colour overshoot), and converges in ~side
-  iterations. The soft hint term (λ) lets contradictory or noisy hints average.
+  preconditioned conjugate gradients apply, and obeys a maximum principle (corrections stay
+  within the range of the hint corrections: no colour overshoot). Solving for D rather than
+  U makes "no hint = the model's output" exact and lets the same λ, μ serve any prior. The
+  soft hint term (λ) lets contradictory or noisy hints average.
 
-  Runs as one jitted JAX program per (h, w) (the stencil as padded slices; CG in a
-  while_loop), so each bucket shape compiles once. Returns a NumPy float32 array.
+  Coarse to fine: the grid is halved (2×2 means of L*, hints and mask; λ, μ ×4 as each
+  pixel stands for 4) while both sides are even and the short side >= 32; the coarsest grid
+  is solved to `tol` (≤ COARSEST_ITERS), and each finer grid runs at most `iters` CG
+  iterations from the upsampled coarser solution. Plain CG needs ~side iterations to carry
+  a hint across a region; this way the long range is settled where it is cheap. With the
+  default budget the result is an approximate minimiser (on a 256×384 grid with 10 hints,
+  mean |error| 0.4–0.6 a*b* units vs a tight solve), no worse against the truth.
+
+  Defaults (λ 10, μ 1e-5, σ² cap 3e-3, patch 3) were chosen on 17 Kodak/Sintel 256 px
+  crops, grey prior, PSNR / ΔE00 at 10 points: μ 1e-4: 29.12 dB / 5.33, 1e-5: 30.14 / 5.00,
+  1e-6: 30.20 / 5.01; σ² cap none 30.04 / 5.09, 1e-2 30.14 / 5.00, 3e-3 30.26 / 4.83,
+  1e-3 29.90 / 4.79; at cap 1e-2, λ 1, 10, 100: 30.09, 30.14, 30.11 dB; patch 1, 3, 5: 29.98, 30.14,
+  30.24 dB (0 points: 25.05 dB / 9.78).
+
+  Runs as one jitted JAX program per (h, w) (the stencil as padded slices; CG in
+  while_loops), so each bucket shape compiles once. Returns a NumPy float32 array.
   """
   lightness = np.asarray(lightness, np.float32)
   h, w = lightness.shape

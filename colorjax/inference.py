@@ -27,12 +27,14 @@ because it avoids compiling JAX code per input size.
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import glob
 import math
 import os
 import sys
 import time
+import weakref
 from typing import Any, Iterable, Sequence, Union
 
 import numpy as np
@@ -227,6 +229,10 @@ class Colorizer:
     else:
       self._apply = jax.jit(lambda v, L: g_model.apply(v, L, train=False))
     self._compiled: dict[tuple[int, ...], Any] = {}
+    # The model's last few automatic predictions, keyed by Prepared object: clicking hints on
+    # the same prepared image then costs only propagation and rendering (not the model).
+    self._recent: collections.OrderedDict[int, tuple[Any, np.ndarray, np.ndarray]] = (
+        collections.OrderedDict())
 
   @property
   def takes_hints(self) -> bool:
@@ -285,7 +291,9 @@ class Colorizer:
     Images are batched by bucket shape; batches are padded to `batch_size` (or, when a
     bucket has fewer images, to the next power of two), so each bucket compiles at most
     log2(batch_size) + 1 times. Results may differ from single-image calls in the last
-    float bits: XLA sums convolutions in a batch-size-dependent order.
+    float bits: XLA sums convolutions in a batch-size-dependent order. An automatic model's
+    predictions for the last few `Prepared` objects are kept: asking again for the same
+    object (e.g. after each click of an interactive session) skips the model.
     """
     if batch_size < 1:
       raise ValueError(f"batch_size={batch_size}: must be >= 1")
@@ -296,28 +304,48 @@ class Colorizer:
       raise ValueError(f"hints: expected one list of hints per image ({len(prepared)}), "
                        f"got {hints!r:.80}")
     maps = [None if h is None else self.hint_maps(p, h, patch) for p, h in zip(prepared, hints)]
+    small: dict[int, np.ndarray] = {}      # bucket L* per image
+    prior: dict[int, np.ndarray] = {}      # the model's a*b* per image (Lab units)
     groups: dict[tuple[int, int], list[int]] = {}
     for i, p in enumerate(prepared):
-      groups.setdefault(self.bucket(p), []).append(i)
-    out: list[np.ndarray | None] = [None] * len(prepared)
+      hit = None if self.takes_hints else self._recall(p)
+      if hit is not None:
+        small[i], prior[i] = hit
+      else:
+        groups.setdefault(self.bucket(p), []).append(i)
     for (bh, bw), members in groups.items():
       for start in range(0, len(members), batch_size):
         chunk = members[start:start + batch_size]
         padded = min(batch_size, 1 << (len(chunk) - 1).bit_length())
         L = np.zeros((padded, bh, bw, 1), np.float32)
         H = np.zeros((padded, bh, bw, 3), np.float32) if self.takes_hints else None
-        small = {}
         for j, i in enumerate(chunk):
-          small[i] = _resize(prepared[i].lightness, bh, bw, Image.BICUBIC)
+          small[i] = np.clip(_resize(prepared[i].lightness, bh, bw, Image.BICUBIC), 0.0, 100.0)
           L[j, ..., 0] = np.clip(small[i] / 50.0 - 1.0, -1.0, 1.0)
           if H is not None and maps[i] is not None:
             H[j] = hints_lib.model_hint_input(*maps[i])
         ab = self._predict(L, H)
         for j, i in enumerate(chunk):
-          out[i] = ab[j] * np.float32(AB_SCALE)
-          if maps[i] is not None:      # (no hint pixel: the prior comes back unchanged)
-            out[i] = hints_lib.propagate(np.clip(small[i], 0.0, 100.0), *maps[i], prior_ab=out[i])
-    return out
+          prior[i] = ab[j] * np.float32(AB_SCALE)
+          if not self.takes_hints:
+            self._remember(prepared[i], small[i], prior[i])
+    # No hint pixel: the model's colours exactly (propagate returns the prior unchanged).
+    return [prior[i].copy() if maps[i] is None else
+            hints_lib.propagate(small[i], *maps[i], prior_ab=prior[i]) for i in range(len(prepared))]
+
+  _RECENT = 4          # automatic predictions kept (each a bucket-sized a*b* map)
+
+  def _recall(self, p: Prepared):
+    entry = self._recent.get(id(p))
+    if entry is None or entry[0]() is not p:       # not seen, or an id reused by a new object
+      return None
+    self._recent.move_to_end(id(p))
+    return entry[1], entry[2]
+
+  def _remember(self, p: Prepared, small: np.ndarray, ab: np.ndarray) -> None:
+    self._recent[id(p)] = (weakref.ref(p), small, ab)
+    while len(self._recent) > self._RECENT:
+      self._recent.popitem(last=False)
 
   def render(self, prepared: Prepared, ab_bucket: np.ndarray, saturation: float = 1.0) -> np.ndarray:
     """a*b* at the bucket (Lab units) + the full-resolution L* → uint8 H×W×3 (H×W×4 with alpha).
