@@ -286,9 +286,10 @@ def save_epoch_samples(trainer: Trainer, state: GANState, records, config, workd
   [k,S,S,·], "image" (names). The study's report sets the first epoch's next to the selected
   checkpoint's (the paper's Figure 3). Saved instead of keeping the first epoch's checkpoint:
   a few hundred KB rather than the whole G+D+Adam state, and no change to which checkpoints
-  are kept. Written atomically; a resumed epoch rewrites the same values.
+  are kept. Written atomically; a resumed epoch rewrites the same values. Single-process runs
+  only (the prediction is sharded over the processes of a multi-host run).
   """
-  if jax.process_index() != 0:
+  if jax.process_count() > 1:
     return
   from colorjax import evaluate
   batch = next(pipeline.eval_batches(list(records[:SAMPLE_IMAGES]), config.image_size,

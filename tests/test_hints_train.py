@@ -222,26 +222,60 @@ def test_tiny_hint_model_learns_to_follow_a_hints_colour():
 STEPS = 150
 
 
-def test_resume_with_hints_ends_bit_identical(tmp_path):
-  from test_reliability import assert_same_params
-  base = {"model.hints": True, "data.train_size": 16, "checkpoint_every_steps": 0}
-  ref = str(tmp_path / "ref")
-  train.train_and_evaluate(make_tiny_config(**base, num_epochs=2), ref)
-  resumed = str(tmp_path / "resumed")
-  train.train_and_evaluate(make_tiny_config(**base, num_epochs=1), resumed)
-  train.train_and_evaluate(make_tiny_config(**base, num_epochs=2), resumed)
+BASE = {"model.hints": True, "data.train_size": 16, "checkpoint_every_steps": 0}
+
+
+@pytest.fixture(scope="module")
+def hint_run(tmp_path_factory):
+  """A tiny hint model trained for 2 epochs (8 steps) without interruption."""
+  workdir = str(tmp_path_factory.mktemp("hints") / "ref")
+  train.train_and_evaluate(make_tiny_config(**BASE, num_epochs=2), workdir)
+  return workdir
+
+
+def test_resume_with_hints_ends_bit_identical(hint_run, tmp_path):
   from colorjax import checkpoints
-  abstract = train.Trainer(config_lib.finalize(make_tiny_config(**base))).abstract_state()
+  resumed = str(tmp_path / "resumed")
+  train.train_and_evaluate(make_tiny_config(**BASE, num_epochs=1), resumed)
+  train.train_and_evaluate(make_tiny_config(**BASE, num_epochs=2), resumed)
+  abstract = train.Trainer(config_lib.finalize(make_tiny_config(**BASE))).abstract_state()
   load = lambda d: jax.tree.map(np.asarray, checkpoints.restore(
       checkpoints.manager(d, read_only=True), 8, abstract)[0])
-  a, b = load(ref), load(resumed)
+  a, b = load(hint_run), load(resumed)
   for (path, x), y in zip(jax.tree_util.tree_flatten_with_path(a)[0], jax.tree.leaves(b)):
     np.testing.assert_array_equal(x, y, err_msg=jax.tree_util.keystr(path))
   # The hints reached G: the stem's hint-channel kernels moved from their initial values.
-  init = train.Trainer(config_lib.finalize(make_tiny_config(**base))).init(0)
+  init = train.Trainer(config_lib.finalize(make_tiny_config(**BASE))).init(0)
   k0 = np.asarray(init.g.params["encoder"]["conv1"]["kernel"])[..., 1:, :]
   assert not np.array_equal(a.g.params["encoder"]["conv1"]["kernel"][..., 1:, :], k0)
   # The first epoch's validation samples were kept for the report (Figure 3).
-  with np.load(train.samples_path(ref, 1)) as f:
+  with np.load(train.samples_path(hint_run, 1)) as f:
     assert f["L"].shape == (4, 32, 32, 1) and f["ab"].shape == (4, 32, 32, 2)
     assert len(f["image"]) == 4
+
+
+def test_eval_by_number_of_hints_writes_its_section(hint_run, capsys):
+  import json
+  import types
+  from colorjax import cli
+  flags = types.SimpleNamespace(workdir=hint_run, eval_dirs=[], step=None, hints="0,2,5")
+  assert cli.run("eval", None, flags) == 0
+  with open(f"{hint_run}/eval.json") as f:
+    report = json.load(f)
+  assert "toon" in report["domains"]               # the plain evaluation is kept
+  table = report["hints"]
+  assert table["counts"] == [0, 2, 5] and table["takes_hints"] is True
+  assert set(table["methods"]) == {"propagation", "model", "model+propagation"}
+  cells = table["methods"]
+  for method in cells:
+    for n in ("0", "2", "5"):
+      cell = cells[method]["toon"][n]
+      assert cell["n"] == 4 and all(np.isfinite(cell[k]) for k in ("delta_e", "ssim", "psnr"))
+  # Without hints, propagation changes nothing; hints sampled from the truth help propagation.
+  assert cells["model+propagation"]["toon"]["0"] == cells["model"]["toon"]["0"]
+  assert cells["propagation"]["toon"]["5"]["delta_e"] < cells["propagation"]["toon"]["0"]["delta_e"]
+  out = capsys.readouterr().out
+  assert "model+propagation" in out and "hints section" in out
+  flags.hints = "0,two"
+  assert cli.run("eval", None, flags) == 2
+  assert "--hints=0,two" in capsys.readouterr().err

@@ -17,7 +17,9 @@ from conftest import make_tiny_config
 DOMAINS = ("toon", "photo")
 N_TEST = 6
 FIGURES = ("delta_e.png", "ssim.png", "losses.png", "colorfulness.png",
-           *(f"samples_{d}.png" for d in DOMAINS))
+           *(f"samples_{d}.png" for d in DOMAINS),
+           # The paper's Figure 3 per model; the tiny config is a hint model (configs/demo.py).
+           *(f"epochs_{m}.png" for m in ("cartoon", "movie", "mixed")), "hints.png")
 
 
 def study_config(**overrides):
@@ -79,6 +81,13 @@ def test_study_writes_every_file(study_dir):
                key=lambda r: r["delta_e_mean"])
     assert any(f"**{d}**" in s and f"**{best['model']}**" in s for s in summary["findings"])
   assert summary["setup"]["data_sizes"]["toon"] == {"train": 16, "val": 4, "test": N_TEST}
+  # Hint models: ΔE00 by number of hints per model × domain, and who propagates them best.
+  hints = summary["hints"]
+  assert hints["counts"] == list(study.HINT_COUNTS)
+  at10 = {m: np.mean([hints["methods"][f"{m}+propagation"][d]["10"]["delta_e"] for d in DOMAINS])
+          for m in study.MODELS}
+  best = min(at10, key=at10.get)
+  assert any(f"the {best} model propagates them best" in s for s in summary["findings"])
   assert summary["setup"]["models"]["mixed"]["train_images"] == 16   # 8 of each domain
 
 
