@@ -22,7 +22,8 @@ flags.DEFINE_enum("mode", "train", ["train", "eval", "study", "colorize", "serve
 flags.DEFINE_list("eval_dirs", [], "eval: folders to evaluate on instead of the test splits.")
 flags.DEFINE_multi_string("input", [], "colorize: image files, folders or glob patterns.")
 flags.DEFINE_string("output", None, "colorize: output directory.")
-flags.DEFINE_float("saturation", 1.0, "colorize: chroma scale (1 = as predicted, 0 = grey).")
+flags.DEFINE_float("saturation", 1.0, "colorize: chroma scale, a display control (1 = as "
+                   "predicted, 0 = grey); vivid colours come from training (configs/vivid.py).")
 flags.DEFINE_enum("format", None, ["png", "jpg"], "colorize: output format (default: the input's).")
 flags.DEFINE_string("hints", None, "colorize: a JSON (points) or RGBA PNG (scribble) hint file, "
                     "or a folder with one per input named by its stem; eval: hint counts like "

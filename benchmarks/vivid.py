@@ -163,6 +163,10 @@ def main():
             evaluate.generator_predictor(c, variables), test, args.size, 16)]
         runs[f"{name}@T={t}"] = runs[name]
         extra.append(f"{name}@T={t}")
+    # Written after every variant: a long run stopped later keeps what it measured.
+    report.write_csv(os.path.join(args.out, "per_image.csv"), rows, report.ROW_FIELDS)
+    with open(os.path.join(args.out, "runs.json"), "w") as f:
+      json.dump(runs, f, indent=2)
   rows += [{"model": "gray", **r} for r in
            evaluate.evaluate_domains(study.constant_predictor(np.zeros(2)), test, args.size, 16)]
   summary = report.summarize(rows, [*names, *extra, "gray"], list(DOMAINS))

@@ -16,7 +16,9 @@ How an image of any size is coloured:
      in a short list, a folder of frames compiles once per bucket, not once per image.
   3. The predicted ab map is upsampled (bilinear: no overshoot on chroma) to the full size and
      joined with the *original* full-resolution L*, so no detail is lost.
-  4. Chroma is scaled by `saturation`, then Lab → linear RGB; pixels outside the sRGB gamut
+  4. Chroma is scaled by `saturation` (a display control: it makes right and wrong colours
+     louder alike; for colours as vivid as the truth, train with configs/vivid.py), then
+     Lab → linear RGB; pixels outside the sRGB gamut
      are desaturated towards the grey of the same luminance (a closed-form, per-pixel mix in
      linear RGB), which keeps L* exactly instead of clipping channels (which shifts L*).
      The output's L* equals the input's up to 8-bit rounding (< 0.5).
