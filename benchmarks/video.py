@@ -79,6 +79,27 @@ def sintel_sequences(folder: str) -> dict[str, np.ndarray]:
           for k, v in groups.items() if len(v) >= 2}
 
 
+def shots(frames: np.ndarray) -> list[tuple[int, int]]:
+  """[start, end) of each shot, from colorjax's cut detector on the frames' L*."""
+  from colorjax import inference, temporal
+  detector = temporal.CutDetector()
+  for f in frames:
+    detector.push(inference.prepare(f).lightness)
+  detector.finish()
+  bounds = [0, *detector.cuts, len(frames)]
+  return [(a, b) for a, b in zip(bounds, bounds[1:]) if b - a >= 2]
+
+
+def shot_stability(frames: np.ndarray, segments, flows) -> dict[str, float]:
+  """warp_error and cdc within shots (a pair across a cut is not flicker), averaged over shots
+  weighted by their frame pairs."""
+  from colorjax import video
+  values = [(b - a - 1, video.stability(frames[a:b], *flows[i]))
+            for i, (a, b) in enumerate(segments)]
+  total = sum(n for n, _ in values)
+  return {k: sum(n * v[k] for n, v in values) / total for k in ("warp_error", "cdc")}
+
+
 def colour(colorizer, frames: np.ndarray, strength: float, batch: int) -> tuple[np.ndarray, list]:
   from colorjax import video
   footage = video.FootageColorizer(colorizer, strength, batch_size=batch)
@@ -99,20 +120,22 @@ def stability(colorizer, args) -> None:
     sintel = sintel_sequences(animation)
     sets.update({f"sintel/{k}": v for k, v in sintel.items()})
   print(f"stability: {len(sets)} sequences; strengths {strengths} (default "
-        f"{temporal.DEFAULT_STRENGTH}); warping error and CDC ×1e3; added = output − truth")
+        f"{temporal.DEFAULT_STRENGTH}); warping error and CDC ×1e3 within shots; "
+        f"added = output − truth")
   print(f"{'sequence':>34} {'T':>4} {'strength':>8} {'ΔE00':>7} {'warp':>8} {'+warp':>8} "
         f"{'CDC':>7} {'+CDC':>7} {'s':>6} cuts")
   rows = []
   for name, truth in sets.items():
-    flows, vis = video.input_flows(truth)
-    t = video.stability(truth, flows, vis)
+    segments = shots(truth)
+    flows = [video.input_flows(truth[a:b]) for a, b in segments]
+    t = shot_stability(truth, segments, flows)
     print(f"{name:>34} {len(truth):>4} {'truth':>8} {'':>7} {1e3 * t['warp_error']:>8.3f} "
           f"{'':>8} {1e3 * t['cdc']:>7.3f}")
     for s in strengths:
       t0 = time.perf_counter()
       out, cuts = colour(colorizer, truth, s, args.batch)
       seconds = time.perf_counter() - t0
-      m = video.stability(out, flows, vis)
+      m = shot_stability(out, segments, flows)
       de = video.mean_delta_e(out, truth)
       row = {"seq": name, "T": len(truth), "s": s, "de": de, "warp": m["warp_error"],
              "cdc": m["cdc"], "add_warp": m["warp_error"] - t["warp_error"],
