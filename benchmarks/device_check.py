@@ -93,7 +93,7 @@ def sizes(dry: bool) -> dict:
                 pipe_batches=16, train_size=256, train_batch=16, steps_per_epoch=500,
                 train_steps=6000, train_seconds=200, log_every=25, samples_per_domain=3)
   return dict(batch=4, size=32, encoder="resnet10", width=8, disc_width=8, warmup=0, steps=2,
-              decoder_widths=(16, 16, 8, 8, 8), peak_n=256, overfit_steps=30, de_pixels=20000,
+              decoder_widths=(16, 16, 8, 8, 8), peak_n=256, overfit_steps=20, de_pixels=20000,
               ssim_batch=2, ssim_size=64, repeats=1, pipe_batch=4, pipe_batches=2,
               train_size=32, train_batch=4, steps_per_epoch=2, train_steps=4,
               train_seconds=150, log_every=1, samples_per_domain=1)
