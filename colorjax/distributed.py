@@ -283,10 +283,10 @@ class Watchdog:
       pass
 
   def _run(self) -> None:
-    client, start = _client(), time.monotonic()
+    client = _client()
+    last_round = time.monotonic()
     unreachable_since = None
     while not self._stop.wait(BEAT_INTERVAL_S):
-      now = time.monotonic()
       try:
         self._beat += 1
         client.key_value_set(f"{_PREFIX}/beat/{self.me}", str(self._beat), allow_overwrite=True)
@@ -295,19 +295,24 @@ class Watchdog:
       except Exception as e:
         if self._stop.is_set():
           return
+        now = time.monotonic()
         unreachable_since = unreachable_since or now
         if now - unreachable_since > self.timeout_s:
           self._lost(0, f"the coordinator (process 0) has been unreachable for "
                         f"{now - unreachable_since:.0f} s ({_first_line(e)})")
         continue
+      now = time.monotonic()
+      # This thread itself was held up (an overloaded host, a slow coordinator): the silence
+      # it would measure is its own, so restart every other process's clock.
+      stalled, last_round = now - last_round > 3 * BEAT_INTERVAL_S, now
       for i in range(self.n):
         if i == self.me:
           continue
         value = beats.get(f"{_PREFIX}/beat/{i}", "")
         if value == "done":
           continue
-        last_value, since = self._seen.get(i, ("", start))
-        if value != last_value:
+        last_value, since = self._seen.get(i, ("", now))
+        if value != last_value or (stalled and not value.startswith("failed:")):
           self._seen[i] = (value, now)
         elif value.startswith("failed:") and now - since > FAILED_GRACE_S:
           # (after a grace period: the same error on this process is its own to report)

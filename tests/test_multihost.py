@@ -32,7 +32,7 @@ TINY = ["--config=configs/demo.py", "--config.image_size=32", "--config.batch_si
         "--config.data.eval_batch_size=4", "--config.log_every_steps=1",
         "--config.checkpoint_every_steps=2"]
 FINAL, KILL_AFTER = 8, 4
-HEARTBEAT_S = 8         # --heartbeat_timeout: the bound a survivor must meet (+ 1 s beat)
+HEARTBEAT_S = 20       # --heartbeat_timeout: the bound a survivor must meet (+ 1 s beat)
 SLACK_S = 12            # this busy 2-core machine: process start-up noise, not the bound
 
 
