@@ -212,7 +212,7 @@ def hint_picture(predictors: dict, test_records: dict, n: int, size: int, path: 
     panels = [to_img(np.zeros_like(ab)), to_img(auto), to_img(guided), to_img(ab)]
     draw = ImageDraw.Draw(panels[2])
     rng = np.random.default_rng((seed, di, 0))
-    pts = hints_lib.sample_from_truth(color.denormalize_ab(ex["ab"]), n, rng).points
+    pts = hints_lib.sample_from_truth(color.denormalize_ab(ex["ab"]), n, rng).xy
     for x, y in pts:
       draw.ellipse((x - 4, y - 4, x + 4, y + 4), outline=(255, 255, 255), width=2)
       draw.ellipse((x - 6, y - 6, x + 6, y + 6), outline=(0, 0, 0), width=1)
