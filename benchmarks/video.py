@@ -257,7 +257,7 @@ def main():
   parser.add_argument("--workdir", required=True, help="a trained run (see README)")
   parser.add_argument("--only", choices=["stability", "speed", "long"], default=None)
   parser.add_argument("--frames", type=int, default=96, help="frames per clip (stability)")
-  parser.add_argument("--strengths", default="0,0.5,0.8,0.9")
+  parser.add_argument("--strengths", default="0,0.8,0.9,0.95")
   parser.add_argument("--batch", type=int, default=8)
   parser.add_argument("--speed_frames", type=int, default=24)
   parser.add_argument("--long_minutes", type=float, default=10.0)
