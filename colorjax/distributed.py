@@ -333,9 +333,16 @@ class Watchdog:
     os._exit(1)
 
   def wait_for_verdict(self) -> None:
-    """After a failed collective: give the heartbeats time to name the lost process."""
-    deadline = time.monotonic() + self.timeout_s + 2 * BEAT_INTERVAL_S
+    """After an error: return once every other process has shown a sign of life since (a
+    heartbeat, or a final status), or let `_run` end this process if one is lost."""
+    t0 = time.monotonic()
+    deadline = t0 + self.timeout_s + 2 * BEAT_INTERVAL_S
     while time.monotonic() < deadline and self._thread.is_alive():
+      seen = dict(self._seen)
+      if all(i in seen and (seen[i][1] > t0 + BEAT_INTERVAL_S
+                            or seen[i][0].startswith(("failed:", "done")))
+             for i in range(self.n) if i != self.me):
+        return
       time.sleep(0.2)
 
 
@@ -363,7 +370,8 @@ def fail(message: str) -> None:
 
 
 def after_error() -> None:
-  """An unexpected error in a multi-process run, often a collective whose peer died: wait
-  (at most the heartbeat timeout) for the Watchdog to name a lost process and exit."""
+  """An error in a multi-process run, often a collective or checkpoint write whose peer
+  died: wait until the others answer (about a second), or for the Watchdog to name the lost
+  process and exit (at most the heartbeat timeout)."""
   if _watchdog is not None and not _watchdog._stop.is_set():
     _watchdog.wait_for_verdict()
