@@ -12,8 +12,10 @@ Process 0 hosts JAX's coordination service; its key-value store carries everythi
 - `StopRequest`: the step at which all processes stop after a SIGTERM reached some of them;
 - `Watchdog`: a heartbeat per process every second; a process silent for `heartbeat_timeout_s`
   (killed, hung host, lost network), or one that failed, is named on every other process,
-  which then exits with code 1 instead of waiting forever in a collective. A process that
-  cannot reach process 0 for that long reports process 0 as lost.
+  which then exits with code 1 instead of waiting forever in a collective. If process 0
+  itself dies, JAX's client aborts the others at once (exit 134, "Terminating process because
+  the JAX distributed service detected fatal errors"; jaxlib 0.10 offers no Python hook for a
+  message of ours: its missed-heartbeat callback cannot be called from Python).
 """
 from __future__ import annotations
 
