@@ -39,7 +39,10 @@ def run(mode: str, config, flags) -> int:
           file=sys.stderr)
     return 0
   code = _run_mode(mode, config, flags, multi=processes > 1)
-  if code:
+  if code and processes > 1:
+    # Often a collective or checkpoint write whose peer died: the heartbeats name it (and
+    # exit); otherwise tell the others that this process is stopping.
+    distributed.after_error()
     distributed.fail(f"it stopped with exit code {code} (see its output)")
   return code
 
@@ -108,7 +111,5 @@ def _run_mode(mode: str, config, flags, multi: bool) -> int:
   except Exception:
     if not multi:
       raise
-    # Often a collective whose peer died: the heartbeats name the lost process (and exit).
-    distributed.after_error()
-    traceback.print_exc()
+    traceback.print_exc()       # (then `run` waits for the heartbeats' verdict)
     return 1

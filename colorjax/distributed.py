@@ -12,8 +12,10 @@ Process 0 hosts JAX's coordination service; its key-value store carries everythi
 - `StopRequest`: the step at which all processes stop after a SIGTERM reached some of them;
 - `Watchdog`: a heartbeat per process every second; a process silent for `heartbeat_timeout_s`
   (killed, hung host, lost network), or one that failed, is named on every other process,
-  which then exits with code 1 instead of waiting forever in a collective. A process that
-  cannot reach process 0 for that long reports process 0 as lost.
+  which then exits with code 1 instead of waiting forever in a collective. If process 0
+  itself dies, JAX's client aborts the others at once (exit 134, "Terminating process because
+  the JAX distributed service detected fatal errors"; jaxlib 0.10 offers no Python hook for a
+  message of ours: its missed-heartbeat callback cannot be called from Python).
 """
 from __future__ import annotations
 
@@ -333,9 +335,16 @@ class Watchdog:
     os._exit(1)
 
   def wait_for_verdict(self) -> None:
-    """After a failed collective: give the heartbeats time to name the lost process."""
-    deadline = time.monotonic() + self.timeout_s + 2 * BEAT_INTERVAL_S
+    """After an error: return once every other process has shown a sign of life since (a
+    heartbeat, or a final status), or let `_run` end this process if one is lost."""
+    t0 = time.monotonic()
+    deadline = t0 + self.timeout_s + 2 * BEAT_INTERVAL_S
     while time.monotonic() < deadline and self._thread.is_alive():
+      seen = dict(self._seen)
+      if all(i in seen and (seen[i][1] > t0 + BEAT_INTERVAL_S
+                            or seen[i][0].startswith(("failed:", "done")))
+             for i in range(self.n) if i != self.me):
+        return
       time.sleep(0.2)
 
 
@@ -363,7 +372,8 @@ def fail(message: str) -> None:
 
 
 def after_error() -> None:
-  """An unexpected error in a multi-process run, often a collective whose peer died: wait
-  (at most the heartbeat timeout) for the Watchdog to name a lost process and exit."""
+  """An error in a multi-process run, often a collective or checkpoint write whose peer
+  died: wait until the others answer (about a second), or for the Watchdog to name the lost
+  process and exit (at most the heartbeat timeout)."""
   if _watchdog is not None and not _watchdog._stop.is_set():
     _watchdog.wait_for_verdict()
