@@ -5,21 +5,15 @@ import os
 
 import numpy as np
 
-from colorjax import checkpoints, config_lib, state
-
 STEPS = {"cartoon": 3, "movie": 4, "mixed": 5}
 
 
 def make_study(root: str) -> str:
   """A study directory whose cartoon/ movie/ mixed/ runs hold one tiny random checkpoint each
   (different seeds and steps, so the answers of the three models differ)."""
-  from conftest import make_tiny_config
+  from conftest import save_random_run
   for i, (name, step) in enumerate(STEPS.items()):
-    config = config_lib.finalize(make_tiny_config(seed=i))
-    mngr = checkpoints.manager(os.path.join(root, name))
-    checkpoints.save(mngr, step, state.random_state(config, seed=i), {}, config.to_json_best_effort(),
-                     {checkpoints.VAL_METRIC: 1.0})
-    mngr.close()
+    save_random_run(os.path.join(root, name), step=step, seed=i)
   return root
 
 

@@ -43,6 +43,18 @@ def make_tiny_config(**overrides):
   return config
 
 
+def save_random_run(workdir: str, step: int = 1, seed: int = 0, **overrides) -> str:
+  """A run directory holding one checkpoint of the tiny config with random (He-normal) weights:
+  no training, for tests of inference, video and the app. Returns `workdir`."""
+  from colorjax import checkpoints, config_lib, state
+  config = config_lib.finalize(make_tiny_config(seed=seed, **overrides))
+  mngr = checkpoints.manager(workdir)
+  checkpoints.save(mngr, step, state.random_state(config, seed=seed), {},
+                   config.to_json_best_effort(), {checkpoints.VAL_METRIC: 1.0})
+  mngr.close()
+  return workdir
+
+
 @pytest.fixture
 def tiny_config():
   return make_tiny_config()

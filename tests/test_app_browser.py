@@ -210,10 +210,12 @@ def test_click_places_a_colour_hint(server, browser, tmp_path):
   got, want = lab(result), lab(np.stack([grey] * 3, -1))
   # the image's lightness everywhere (8-bit rounding only) ...
   assert np.abs(got[..., 0] - want[..., 0]).max() < 1.0
-  # ... and the picked colour around the click (a*b* within a few units in a 5×5 window)
+  # ... and the picked colour around the click: a 5×5 window's a*b* at the hint's on average
+  # and nowhere far off (its edge pixels are rendered from bilinearly upsampled chroma).
   hint_ab = lab(np.array([[[int(HINT[i:i + 2], 16) for i in (1, 3, 5)]]], np.uint8))[0, 0, 1:]
   window = got[cy - 2:cy + 3, cx - 2:cx + 3, 1:]
-  assert np.abs(window - hint_ab).max() < 6.0, (window.mean((0, 1)), hint_ab)
+  assert np.abs(window.mean((0, 1)) - hint_ab).max() < 2.0, (window.mean((0, 1)), hint_ab)
+  assert np.abs(window - hint_ab).max() < 8.0, (window.mean((0, 1)), hint_ab)
   # Every model of the study follows the hint; this view is the README's screenshot.
   side_by_side(page, hints=1)
   screenshot(page, tmp_path)

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from skimage import color as skcolor
 
-from colorjax import checkpoints, cli, color, config_lib, hints, inference, state
+from colorjax import cli, color, hints, inference
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RED = (200, 40, 40)        # sRGB; its a*b* are what a hint carries
@@ -26,14 +26,8 @@ def _lab(rgb_uint8):
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-  from conftest import make_tiny_config
-  workdir = str(tmp_path_factory.mktemp("run"))
-  config = config_lib.finalize(make_tiny_config(**{"model.hints": False}))   # an automatic model
-  mngr = checkpoints.manager(workdir)
-  checkpoints.save(mngr, 1, state.random_state(config), {}, config.to_json_best_effort(),
-                   {checkpoints.VAL_METRIC: 1.0})
-  mngr.close()
-  return workdir
+  from conftest import save_random_run
+  return save_random_run(str(tmp_path_factory.mktemp("run")), **{"model.hints": False})  # automatic
 
 
 @pytest.fixture(scope="module")
@@ -302,13 +296,8 @@ def test_colour_ab_matches_colorjax_color():
 def test_a_hint_model_reads_the_hint_channels_then_propagates(tmp_path):
   """config.model.hints=True: the generator gets (a/110, b/110, mask) besides L, and the
   hints are then propagated over its output."""
-  from conftest import make_tiny_config
-  config = config_lib.finalize(make_tiny_config(**{"model.hints": True}))
-  mngr = checkpoints.manager(str(tmp_path))
-  checkpoints.save(mngr, 1, state.random_state(config), {}, config.to_json_best_effort(),
-                   {checkpoints.VAL_METRIC: 1.0})
-  mngr.close()
-  model = inference.load(str(tmp_path))
+  from conftest import save_random_run
+  model = inference.load(save_random_run(str(tmp_path), **{"model.hints": True}))
   assert model.checkpoint_info["takes_hints"] is True
   img = inference.prepare(grey_image(40, 56))
   points = [(20, 15, RED)]

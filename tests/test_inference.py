@@ -15,25 +15,15 @@ import pytest
 from PIL import Image
 from skimage import color as skcolor
 
-from colorjax import checkpoints, config_lib, inference, state
+from colorjax import checkpoints, config_lib, inference
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _tiny_config():
-  from conftest import make_tiny_config
-  return config_lib.finalize(make_tiny_config())
-
-
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp("run"))
-  config = _tiny_config()
-  mngr = checkpoints.manager(workdir)
-  checkpoints.save(mngr, 1, state.random_state(config), {}, config.to_json_best_effort(),
-                   {checkpoints.VAL_METRIC: 1.0})
-  mngr.close()
-  return workdir
+  from conftest import save_random_run
+  return save_random_run(str(tmp_path_factory.mktemp("run")))
 
 
 @pytest.fixture(scope="module")

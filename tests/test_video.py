@@ -16,7 +16,7 @@ import pytest
 av = pytest.importorskip("av")
 pytest.importorskip("cv2")
 
-from colorjax import checkpoints, config_lib, inference, state, temporal, video  # noqa: E402
+from colorjax import inference, temporal, video  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 W, H = 64, 48
@@ -81,14 +81,8 @@ def describe(path):
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-  from conftest import make_tiny_config
-  workdir = str(tmp_path_factory.mktemp("run"))
-  config = config_lib.finalize(make_tiny_config())
-  mngr = checkpoints.manager(workdir)
-  checkpoints.save(mngr, 1, state.random_state(config), {}, config.to_json_best_effort(),
-                   {checkpoints.VAL_METRIC: 1.0})
-  mngr.close()
-  return workdir
+  from conftest import save_random_run
+  return save_random_run(str(tmp_path_factory.mktemp("run")))
 
 
 @pytest.fixture(scope="module")
