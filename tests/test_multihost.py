@@ -30,14 +30,19 @@ TINY = ["--config=configs/demo.py", "--config.image_size=32", "--config.batch_si
         "--config.disc.width=8", "--config.data.domains=('toon',)",
         "--config.data.train_size=16", "--config.data.val_size=4", "--config.data.test_size=4",
         "--config.data.eval_batch_size=4", "--config.log_every_steps=1",
-        "--config.checkpoint_every_steps=2"]
+        "--config.checkpoint_every_steps=2",
+        # An automatic model: the hint inputs' near-zero gradients let Adam's first steps flip
+        # the sign of many kernel elements between summation orders (23% of G's elements
+        # > 1e-4 apart seen), which would hide a real mismatch under a loose tolerance.
+        "--config.model.hints=False"]
 FINAL, KILL_AFTER = 8, 4
 HEARTBEAT_S = 20       # --heartbeat_timeout: the bound a survivor must meet (+ 1 s beat)
 SLACK_S = 12            # this busy 2-core machine: process start-up noise, not the bound
 
 
 def tiny_config():
-  return config_lib.finalize(make_tiny_config(**{"num_epochs": 2, "checkpoint_every_steps": 2}))
+  return config_lib.finalize(make_tiny_config(**{"num_epochs": 2, "checkpoint_every_steps": 2,
+                                                 "model.hints": False}))
 
 
 def free_port() -> int:
@@ -137,14 +142,15 @@ def test_restarted_processes_finish_like_one_process_with_two_devices(runs):
   epochs = lambda w: [r["val_loss"] for r in read_metrics(w) if r.get("type") == "epoch"]
   np.testing.assert_allclose(epochs(two), epochs(one), rtol=1e-4)
   # Parameters: Adam moves each by about lr (2e-4) per step; where a gradient is ~0 the
-  # summation order can flip its sign, so a few elements differ by a few lr steps.
+  # summation order can flip its sign, so a few elements differ by up to one lr per step
+  # (7.7 lr seen in 16 of 107,298 after 8 steps); almost all agree to 1e-4.
   (s2, data2), (s1, data1) = final_state(two), final_state(one)
   assert data2 == {train.PROCESS_STATES: [{"next_index": 16}, {"next_index": 16}]}, data2
   assert data1 == {"next_index": 32}, data1
   for net in ("g", "d"):
     got = np.concatenate([x.ravel() for x in jax.tree.leaves(getattr(s2, net).params)])
     want = np.concatenate([x.ravel() for x in jax.tree.leaves(getattr(s1, net).params)])
-    np.testing.assert_allclose(got, want, atol=5 * 2e-4, err_msg=net)
+    np.testing.assert_allclose(got, want, atol=1.1 * FINAL * 2e-4, err_msg=net)
     assert np.mean(np.abs(got - want) > 1e-4) < 0.01, net
     stats2, stats1 = (jax.tree.leaves(getattr(s, net).batch_stats) for s in (s2, s1))
     for a, b in zip(stats2, stats1):
