@@ -36,6 +36,7 @@ from PIL import Image
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from colorjax import xla_flags  # noqa: E402
+from benchmarks.colorize import load_config, random_checkpoint  # noqa: E402
 
 xla_flags.apply()             # as launch.py does, before JAX starts
 
@@ -96,23 +97,6 @@ def print_curve(curve: dict[int, dict[str, float]], label: str) -> None:
     extra = (f"  {m['psnr'] - base['psnr']:+6.2f}  {100 * (m['delta_e'] / base['delta_e'] - 1):+6.1f}%"
              if base else "")
     print(f"  {n:5d}   {m['psnr']:7.2f}  {m['delta_e']:6.2f}  {m['ssim']:6.3f}{extra}")
-
-
-def random_checkpoint(config, workdir: str) -> None:
-  from colorjax import checkpoints, config_lib, state
-  config = config_lib.finalize(config)
-  mngr = checkpoints.manager(workdir)
-  checkpoints.save(mngr, 0, state.random_state(config), {}, config.to_json_best_effort(),
-                   {checkpoints.VAL_METRIC: 0.0})
-  mngr.close()
-
-
-def load_config(path: str):
-  import importlib.util
-  spec = importlib.util.spec_from_file_location("bench_config", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
 
 
 def _alternating_times(fns: dict, repeats: int) -> dict[str, tuple[float, float]]:
