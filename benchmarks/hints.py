@@ -9,7 +9,9 @@ steps (the first quarter L1-only, as the demo's warm-up), on the Kodak photos an
 of `../shared/data` (drawn evenly): `automatic` (config.model.hints=False, the recipe) and
 `hints` (config.model.hints=True, trained with simulated hints). Held out, never trained on:
 every 4th Kodak image (kodim04, 08, ...) and every Sintel frame of every 3rd shot group (sorted
-by name, from the 2nd), split by group as the data README asks. Then, on centre crops of the
+by name, from the 2nd), split by group as the data README asks; a validation set (kodim02, 10,
+18 and Sintel groups 0, 6, 12, ...) is scored every `--val_every` steps and each model's best
+step is kept, as the recipe selects its best epoch. Then, on centre crops of the
 held-out images (`--eval_size`), for 0, 1, 2, 5, 10, 20 hints sampled from the truth (the same
 points for every method), prints ΔE00 and PSNR of: propagation alone (grey prior), each model
 alone, and each model with propagation (the model's prediction as the prior). Training is
@@ -40,22 +42,27 @@ from colorjax.data import pipeline  # noqa: E402
 PROP = evaluate.PROPAGATION
 
 
-def split(data_dir: str) -> tuple[dict, dict]:
-  """({domain: train records}, {domain: held-out records}) from the data's manifest, by group."""
+def split(data_dir: str) -> tuple[dict, dict, dict]:
+  """({domain: train records}, {domain: validation records}, {domain: held-out records}) from
+  the data's manifest, by group: Sintel shot groups 1, 4, 7, ... (sorted by name) held out and
+  groups 0, 6, 12, ... for validation; Kodak (one manifest group of 24 unrelated scenes) by
+  number: every 4th photo held out (kodim04, 08, ...), kodim02, 10, 18 for validation."""
   rows = list(csv.DictReader(open(os.path.join(data_dir, "manifest.csv"))))
-  train, test = {"animation": [], "photos": []}, {"animation": [], "photos": []}
+  sets = {k: {"animation": [], "photos": []} for k in ("train", "val", "test")}
   groups = sorted({r["group"] for r in rows if r["folder"] == "animation"})
-  held_groups = set(groups[1::3])
+  held_groups, val_groups = set(groups[1::3]), set(groups[0::6])
   for r in sorted(rows, key=lambda r: r["file"]):
-    if r["folder"] not in train:
+    if r["folder"] not in sets["train"]:
       continue
     record = ("file", os.path.join(data_dir, r["folder"], r["file"]))
-    if r["folder"] == "photos":   # one group for all of Kodak, but 24 unrelated scenes
-      held = int(r["file"][len("kodim"):len("kodim") + 2]) % 4 == 0
+    if r["folder"] == "photos":
+      number = int(r["file"][len("kodim"):len("kodim") + 2])
+      part = "test" if number % 4 == 0 else "val" if number % 8 == 2 else "train"
     else:
-      held = r["group"] in held_groups
-    (test if held else train)[r["folder"]].append(record)
-  return train, test
+      part = ("test" if r["group"] in held_groups else
+              "val" if r["group"] in val_groups else "train")
+    sets[part][r["folder"]].append(record)
+  return sets["train"], sets["val"], sets["test"]
 
 
 def make_config(hints: bool, size: int, batch: int, seed: int):
@@ -69,16 +76,19 @@ def make_config(hints: bool, size: int, batch: int, seed: int):
   return config_lib.finalize(config)
 
 
-def train_model(config, records: dict, steps: int, run_dir: str, l1_only: float = 0.25) -> dict:
+def train_model(config, records: dict, val_records: list, steps: int, run_dir: str,
+                l1_only: float = 0.25, val_every: int = 25) -> dict:
   """Train `steps` steps (the first `l1_only` fraction L1-only, as the recipe's warm-up, then
-  GAN + L1) with the project's Trainer and pipeline; writes one checkpoint at the end.
-  Returns {"steps", "seconds", ...} (reused if already done)."""
+  GAN + L1) with the project's Trainer and pipeline, scoring the validation images every
+  `val_every` steps (`train.validation_loss`, the recipe's model selection); writes the
+  checkpoint of the best-scoring step. Returns {"steps", "seconds", "best_step", ...} (reused
+  if already done)."""
   from colorjax import train
   info_path = os.path.join(run_dir, "bench_train.json")
   if os.path.exists(info_path):
     with open(info_path) as f:
       info = json.load(f)
-    if info["steps"] == steps and info.get("l1_only") == l1_only:
+    if (info["steps"], info.get("l1_only"), info.get("val_every")) == (steps, l1_only, val_every):
       print(f"{config.name}: reusing {run_dir} ({steps} steps, {info['seconds']:.0f} s)", flush=True)
       return info
   os.makedirs(run_dir, exist_ok=True)
@@ -88,21 +98,28 @@ def train_model(config, records: dict, steps: int, run_dir: str, l1_only: float 
   it = iter(dataset)
   state = trainer.init(config.seed)
   warmup = int(round(steps * l1_only))
+  best, curve = (float("inf"), 0, None, None), []
   t0 = time.time()
   for step in range(steps):
     fn = trainer.warmup_step if step < warmup else trainer.gan_step
     state, metrics = fn(state, trainer.shard_batch(next(it)))
-    if (step + 1) % 25 == 0 or step + 1 == steps:
+    if (step + 1) % val_every == 0 or step + 1 == steps:
+      val = train.validation_loss(trainer, state, val_records, config)
+      curve.append((step + 1, val))
+      if val < best[0]:           # a copy: the train step donates (reuses) the state's buffers
+        best = (val, step + 1, jax.tree.map(np.array, state), it.get_state())
       m = jax.device_get(metrics)
       print(f"{config.name}: step {step + 1}/{steps}  L1 {float(m['g_l1']):.4f}  "
-            f"{time.time() - t0:.0f} s", flush=True)
+            f"val L1 {val:.4f}  {time.time() - t0:.0f} s", flush=True)
   seconds = time.time() - t0
   mngr = checkpoints.manager(run_dir)
-  checkpoints.save(mngr, steps, state, it.get_state(),
+  checkpoints.save(mngr, best[1], best[2], best[3],
                    config.to_json_best_effort(sort_keys=True), None)
   mngr.close()
-  info = {"steps": steps, "l1_only": l1_only, "seconds": seconds, "batch": config.batch_size,
-          "image_size": config.image_size, "train_images": {k: len(v) for k, v in records.items()}}
+  info = {"steps": steps, "l1_only": l1_only, "val_every": val_every, "best_step": best[1],
+          "best_val_l1": best[0], "val_curve": curve, "seconds": seconds,
+          "batch": config.batch_size, "image_size": config.image_size,
+          "train_images": {k: len(v) for k, v in records.items()}}
   with open(info_path, "w") as f:
     json.dump(info, f, indent=2)
   return info
@@ -121,26 +138,32 @@ def main():
   parser.add_argument("--l1_only", type=float, default=0.25,
                       help="fraction of the steps trained on L1 alone (the recipe's warm-up); "
                            "1 = no GAN phase (one compiled step: the cheapest on a busy CPU)")
+  parser.add_argument("--val_every", type=int, default=25,
+                      help="steps between validation scores; the best step's model is kept")
   parser.add_argument("--train_only", action="store_true")
   parser.add_argument("--models", default="automatic,hints",
                       help="train only these (e.g. one per process); evaluation needs both")
   args = parser.parse_args()
   if not os.path.exists(os.path.join(args.data, "manifest.csv")):
     sys.exit(f"error: --data={args.data}: no manifest.csv (see /work/shared/data/README.md)")
-  train_records, test_records = split(args.data)
-  print(f"train: {', '.join(f'{k} {len(v)}' for k, v in train_records.items())}; held out: "
-        f"{', '.join(f'{k} {len(v)}' for k, v in test_records.items())}", flush=True)
+  train_records, val_records, test_records = split(args.data)
+  print(", ".join(f"{name}: " + " + ".join(f"{k} {len(v)}" for k, v in recs.items())
+                  for name, recs in (("train", train_records), ("validation", val_records),
+                                     ("held out", test_records))), flush=True)
+  val_list = [r for recs in val_records.values() for r in recs]
   runs = {}
   for name, hints in (("automatic", False), ("hints", True)):
     if name not in args.models.split(","):
       continue
     config = make_config(hints, args.size, args.batch, args.seed)
     run_dir = os.path.join(args.out, name)
-    runs[name] = (run_dir, train_model(config, train_records, args.steps, run_dir, args.l1_only))
+    runs[name] = (run_dir, train_model(config, train_records, val_list, args.steps, run_dir,
+                                       args.l1_only, args.val_every))
   for name, (_, info) in runs.items():
     print(f"{name}: {info['steps']} steps ({info['l1_only']:.0%} L1-only) of batch {info['batch']} "
           f"at {info['image_size']} px in "
-          f"{info['seconds']:.0f} s ({info['steps'] * info['batch'] / info['seconds']:.1f} img/s)")
+          f"{info['seconds']:.0f} s ({info['steps'] * info['batch'] / info['seconds']:.1f} img/s); "
+          f"best validation L1 {info['best_val_l1']:.4f} at step {info['best_step']}")
   if args.train_only:
     return
   counts = [int(c) for c in args.counts.split(",")]

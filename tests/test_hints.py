@@ -9,6 +9,7 @@ import subprocess
 import sys
 import types
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from PIL import Image
@@ -67,7 +68,7 @@ def test_a_hint_fills_its_flat_region_and_stops_at_the_edge():
   assert np.abs(over[:, :32] - (40.0, 20.0)).max() < 6
 
 
-def test_no_hint_returns_the_prior_exactly_and_corrections_do_not_overshoot():
+def test_no_hint_returns_the_prior_exactly_and_colours_do_not_overshoot():
   L = two_regions()
   prior = np.random.default_rng(1).normal(0, 30, L.shape + (2,)).astype(np.float32)
   empty = np.zeros(L.shape, np.float32)
@@ -75,11 +76,22 @@ def test_no_hint_returns_the_prior_exactly_and_corrections_do_not_overshoot():
   hint_ab, mask = np.zeros_like(prior), empty.copy()
   hint_ab[5, 5], mask[5, 5] = (50.0, -40.0), 1.0
   hint_ab[40, 50], mask[40, 50] = (-20.0, 30.0), 1.0
-  d = hints.propagate(L, hint_ab, mask, prior) - prior     # the correction
-  targets = (hint_ab - prior)[mask > 0]
+  out = hints.propagate(L, hint_ab, mask, prior)
   for c in range(2):                                       # maximum principle, per channel
-    assert d[..., c].min() >= min(targets[:, c].min(), 0) - 1e-3
-    assert d[..., c].max() <= max(targets[:, c].max(), 0) + 1e-3
+    values = np.concatenate([hint_ab[mask > 0][:, c], prior[..., c].ravel()])
+    assert values.min() - 1e-3 <= out[..., c].min() and out[..., c].max() <= values.max() + 1e-3
+
+
+def test_a_hint_replaces_a_noisy_prior_in_its_region():
+  """The model's blotchy colours do not survive around a hint: its region takes the hint's
+  colour (not the prior plus a smooth correction); where it does not reach, the prior stays."""
+  L = two_regions()
+  prior = np.random.default_rng(2).normal(0, 20, L.shape + (2,)).astype(np.float32)
+  hint_ab, mask = np.zeros_like(prior), np.zeros(L.shape, np.float32)
+  hint_ab[20:23, 8:11], mask[20:23, 8:11] = (40.0, 20.0), 1.0
+  out = hints.propagate(L, hint_ab, mask, prior)
+  assert np.abs(out[:, :32] - (40.0, 20.0)).mean() < 2     # prior's noise: mean |.| ≈ 16
+  assert np.abs(out[:, 32:] - prior[:, 32:]).max() < 1     # across the edge: the prior, kept
 
 
 # --- geometry ------------------------------------------------------------------------------
@@ -326,3 +338,18 @@ def test_hint_curve_improves_with_hints_on_piecewise_colour_images():
   curve = hint_curve(images, counts=(0, 10))
   assert curve[10]["psnr"] > curve[0]["psnr"] + 5
   assert curve[10]["delta_e"] < 0.5 * curve[0]["delta_e"]
+
+
+def test_guide_is_propagation_over_grey_with_its_reach():
+  """What a hint model reads: the sparse hints spread as `propagate` spreads them over grey,
+  plus the reach (1 in the hinted region, 0 across the edge); zero hints give zero."""
+  L = two_regions()
+  hint_ab, mask = np.zeros(L.shape + (2,), np.float32), np.zeros(L.shape, np.float32)
+  hint_ab[20:23, 8:11], mask[20:23, 8:11] = (40.0, 20.0), 1.0
+  sparse = hints.model_hint_input(hint_ab, mask)[None]
+  L_norm = (L / 50.0 - 1.0)[None, ..., None]
+  g = np.asarray(hints.guide(jnp.asarray(L_norm), jnp.asarray(sparse)))[0]
+  np.testing.assert_allclose(g[..., :2] * 110.0, hints.propagate(L, hint_ab, mask), atol=0.05)
+  assert g[:, :32, 2].min() > 0.9 and g[:, 32:, 2].max() < 0.05
+  zero = hints.guide(jnp.asarray(L_norm), jnp.zeros_like(jnp.asarray(sparse)))
+  np.testing.assert_array_equal(np.asarray(zero), 0.0)

@@ -4,9 +4,10 @@ Mirrors segmentation_models_pytorch's `Unet('resnet34', in_channels=1, classes=2
 encoder stem 7×7/2 → max-pool → BasicBlock stages; decoder blocks upsample ×2, concatenate
 the skip at the same resolution (1/16, 1/8, 1/4, 1/2) and apply two 3×3 conv-BN-ReLU; a 3×3
 head gives 2 channels through tanh. At full size it has 24,430,242 parameters, exactly the
-PyTorch reference. A hint model (`hints=True`, Zhang et al. 2017) also reads a sparse colour-hint
-map: its stem convolution has 4 input channels (L, hint a, hint b, hint mask), 9,408 more
-parameters at full size; nothing else changes.
+PyTorch reference. A hint model (`hints=True`, Zhang et al. 2017) also takes a sparse colour-hint
+map, which it first spreads along the edges of L (`colorjax.hints.guide`: parameter-free, no
+gradient); its stem convolution has 4 input channels (L, guide a, guide b, hint reach), 9,408
+more parameters at full size; nothing else changes.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from colorjax import ab_bins
+from colorjax import hints as hints_lib
 from colorjax.color import normalize_ab
 from colorjax.models.layers import batch_norm, conv, max_pool_3x3_s2, upsample2x
 
@@ -88,7 +90,8 @@ class Generator(nn.Module):
 
   Input: `L` [N, H, W, 1], normalised lightness L*/50 − 1 in [-1, 1]; H and W multiples of 32.
   `hints` (only for `hints=True` models): None (automatic mode, the same as no hint anywhere)
-  or [N, H, W, 3] = (hint a*/110, hint b*/110, mask in {0, 1}), zero where mask is 0.
+  or [N, H, W, 3] = (hint a*/110, hint b*/110, mask in {0, 1}), zero where mask is 0; the
+  network reads them spread along the edges of L (`colorjax.hints.guide`).
   Output: ab [N, H, W, 2] in [-1, 1], i.e. a*/110 and b*/110; float32 whatever `dtype`.
   `head="ab"` (the recipe): a 2-channel 3×3 conv through tanh. `head="bins"` (Zhang et al.
   2016; `colorjax.ab_bins`): a K-channel 3×3 conv of logits over the K in-gamut a*b* bins,
@@ -117,12 +120,14 @@ class Generator(nn.Module):
                        "multiples of 32")
     x = L.astype(self.dtype)
     if self.hints:
-      if hints is None:
-        hints = jnp.zeros(L.shape[:3] + (3,), self.dtype)
-      if hints.shape != L.shape[:3] + (3,):
+      if hints is None:                     # no hint anywhere: the guide is zero
+        guide = jnp.zeros(L.shape[:3] + (3,), self.dtype)
+      elif hints.shape != L.shape[:3] + (3,):
         raise ValueError(f"Generator hints {hints.shape}: expected {L.shape[:3] + (3,)} "
                          "(hint a/110, hint b/110, mask) at the size of L")
-      x = jnp.concatenate([x, hints.astype(self.dtype)], axis=-1)
+      else:
+        guide = hints_lib.guide(L, hints)
+      x = jnp.concatenate([x, guide.astype(self.dtype)], axis=-1)
     elif hints is not None:
       raise ValueError("this generator was built without hint inputs (config.model.hints=False); "
                        "train a hint model (configs/hints.py) or pass hints=None")
