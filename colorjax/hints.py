@@ -384,14 +384,13 @@ def propagate(lightness, hint_ab, hint_mask, prior_ab=None, lam: float = LAMBDA,
   away from hints and prior), is symmetric positive definite (μ > 0), so Jacobi-preconditioned
   conjugate gradients apply, and obeys a maximum principle (C is a weighted sum of the hint
   colours with weights summing to R ≤ 1, so U never overshoots the hints' and the prior's
-  colours). The soft hint term (λ) lets contradictory or
-  noisy hints average.
+  colours). The soft hint term (λ) lets contradictory or noisy hints average.
 
   Coarse to fine: the grid is halved (2×2 means of L*, hints and mask; λ, μ ×4 as each
   pixel stands for 4) while both sides are even and the short side >= 32; the coarsest grid
-  is solved to `tol` (≤ COARSEST_ITERS) from zero, and each finer grid
-  runs at most `iters` CG iterations from the upsampled coarser solution. Plain CG needs ~side
-  iterations to carry a hint across a region; this way the long range is settled where it is cheap. With the
+  is solved to `tol` (≤ COARSEST_ITERS) from zero, and each finer grid runs at most `iters`
+  CG iterations from the upsampled coarser solution. Plain CG needs ~side iterations to carry
+  a hint across a region; this way the long range is settled where it is cheap. With the
   default budget the result is an approximate minimiser (on a 256×384 grid with 10 hints,
   mean |error| 0.4–0.6 a*b* units vs a tight solve), no worse against the truth.
 
