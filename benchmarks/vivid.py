@@ -14,7 +14,9 @@ data order, then its final parameters colorize the test images (centre crops at 
 Variants: `recipe` = configs/default.py's loss (L1 λ = 100 + GAN); `vivid` = configs/vivid.py's
 (classification head, rebalanced soft cross-entropy + GAN, annealed mean T = 0.38); `colorful`
 = the recipe plus a colourfulness-gap term (λ_M = --colorfulness-weight); `vivid_l1` = vivid
-plus L1 (λ = 10) on the annealed mean.
+plus L1 (λ = 10) on the annealed mean. `NAME:λ_M` adds the colourfulness-gap term with that
+weight to any variant (e.g. `colorful:0.3`, `vivid_l1:0.1`). All are automatic models
+(`config.model.hints = False`).
 
 `--temperatures` also scores each classification model decoded at other annealed-mean
 temperatures (no retraining: T is a decoding choice). Prints per variant × domain: colourfulness relative to the truth's, ΔE00 (mean, 95% bootstrap
@@ -74,20 +76,30 @@ def split_by_group(data: str, test_fraction: float, seed: int) -> dict[str, dict
   return out
 
 
-def variant_config(name: str, size: int, colorfulness_weight: float):
+def variant_config(spec: str, size: int, colorfulness_weight: float):
+  """The config of a variant `NAME[:λ_M]`; `:λ_M` sets the colourfulness-gap weight (any
+  variant; `colorful` without it uses --colorfulness-weight)."""
   from configs import demo, vivid
+  name, _, weight = spec.partition(":")
   config = demo.get_config()
   config.image_size = size
   config.pretrain_epochs = 0
+  config.model.hints = False         # the study compares automatic models (demo.py takes hints)
   if name in ("vivid", "vivid_l1"):
     config.loss = vivid.get_config().loss
-    if name == "vivid_l1":
-      config.loss.l1_weight = 10.0
+    config.loss.kind = "classification"
+    config.loss.l1_weight = 10.0 if name == "vivid_l1" else 0.0
+    config.loss.colorfulness_weight = 0.0
   elif name == "colorful":
     config.loss.colorfulness_weight = colorfulness_weight
   elif name != "recipe":
     raise SystemExit(f"--variants: unknown variant {name!r} (recipe, vivid, colorful, vivid_l1)")
-  config.name = name
+  if weight:
+    try:
+      config.loss.colorfulness_weight = float(weight)
+    except ValueError:
+      raise SystemExit(f"--variants: {spec!r}: expected NAME[:colourfulness weight]") from None
+  config.name = spec
   return config_lib.finalize(config)
 
 
