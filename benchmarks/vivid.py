@@ -1,6 +1,6 @@
 """The study's recipe vs vivid colour, trained side by side on real images for the same steps.
 
-  nice python benchmarks/vivid.py [--steps 600] [--size 64] [--variants recipe,vivid]
+  nice python benchmarks/vivid.py [--steps 600] [--size 64] [--variants recipe,vivid] [--seed 0]
                                   [--data /work/shared/data] [--out runs/bench_vivid]
 
 Data: /work/shared/data's Kodak photos (domain `photos`, movie-like) and Sintel frames
@@ -140,14 +140,17 @@ def main():
   p.add_argument("--temperatures", default="",
                  help="classification variants: also decode at these annealed-mean T, e.g. 0.6,1")
   p.add_argument("--test-fraction", type=float, default=0.25)
-  p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--seed", type=int, default=0, help="initialisation and data order")
+  p.add_argument("--split-seed", type=int, default=0,
+                 help="which groups are held out (kept apart from --seed: a 2nd training seed "
+                      "is scored on the same test images)")
   p.add_argument("--data", default="/work/shared/data")
   p.add_argument("--out", default="runs/bench_vivid")
   args = p.parse_args()
   if not os.path.exists(os.path.join(args.data, "manifest.csv")):
     raise SystemExit(f"--data={args.data}: no manifest.csv (the shared real images)")
   os.makedirs(args.out, exist_ok=True)
-  split = split_by_group(args.data, args.test_fraction, args.seed)
+  split = split_by_group(args.data, args.test_fraction, args.split_seed)
   train_records = [split[f]["train"] for f in DOMAINS]
   test = {f: split[f]["test"] for f in DOMAINS}
   for f in DOMAINS:
