@@ -11,8 +11,9 @@ all training images of both domains (configs/demo.py's CPU-sized ResNet18-UNet, 
 PatchGAN, batch 16, GAN from the first step) for exactly `--steps` steps from the same seed and
 data order, then its final parameters colorize the test images (centre crops at `--size`).
 
-Variants: `recipe` = configs/default.py's loss (L1 λ = 100 + GAN); `vivid` = configs/vivid.py's
-(classification head, rebalanced soft cross-entropy + GAN, annealed mean T = 0.38); `colorful`
+Variants: `recipe` = configs/default.py's loss (L1 λ = 100 + GAN); `vivid` = the
+classification head (rebalanced soft cross-entropy + GAN, no L1; configs/vivid.py's loss
+options, annealed mean T = 0.6); `colorful`
 = the recipe plus a colourfulness-gap term (λ_M = --colorfulness-weight); `vivid_l1` = vivid
 plus L1 (λ = 10) on the annealed mean. `NAME:λ_M` adds the colourfulness-gap term with that
 weight to any variant (e.g. `colorful:0.3`, `vivid_l1:0.1`). All are automatic models
