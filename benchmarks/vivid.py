@@ -1,6 +1,6 @@
 """The study's recipe vs vivid colour, trained side by side on real images for the same steps.
 
-  nice python benchmarks/vivid.py [--steps 600] [--size 64] [--variants recipe,vivid]
+  nice python benchmarks/vivid.py [--steps 600] [--size 64] [--variants recipe,vivid] [--seed 0]
                                   [--data /work/shared/data] [--out runs/bench_vivid]
 
 Data: /work/shared/data's Kodak photos (domain `photos`, movie-like) and Sintel frames
@@ -11,10 +11,13 @@ all training images of both domains (configs/demo.py's CPU-sized ResNet18-UNet, 
 PatchGAN, batch 16, GAN from the first step) for exactly `--steps` steps from the same seed and
 data order, then its final parameters colorize the test images (centre crops at `--size`).
 
-Variants: `recipe` = configs/default.py's loss (L1 λ = 100 + GAN); `vivid` = configs/vivid.py's
-(classification head, rebalanced soft cross-entropy + GAN, annealed mean T = 0.38); `colorful`
+Variants: `recipe` = configs/default.py's loss (L1 λ = 100 + GAN); `vivid` = the
+classification head (rebalanced soft cross-entropy + GAN, no L1; configs/vivid.py's loss
+options, annealed mean T = 0.6); `colorful`
 = the recipe plus a colourfulness-gap term (λ_M = --colorfulness-weight); `vivid_l1` = vivid
-plus L1 (λ = 10) on the annealed mean.
+plus L1 (λ = 10) on the annealed mean. `NAME:λ_M` adds the colourfulness-gap term with that
+weight to any variant (e.g. `colorful:0.3`, `vivid_l1:0.1`). All are automatic models
+(`config.model.hints = False`).
 
 `--temperatures` also scores each classification model decoded at other annealed-mean
 temperatures (no retraining: T is a decoding choice). Prints per variant × domain: colourfulness relative to the truth's, ΔE00 (mean, 95% bootstrap
@@ -74,20 +77,30 @@ def split_by_group(data: str, test_fraction: float, seed: int) -> dict[str, dict
   return out
 
 
-def variant_config(name: str, size: int, colorfulness_weight: float):
+def variant_config(spec: str, size: int, colorfulness_weight: float):
+  """The config of a variant `NAME[:λ_M]`; `:λ_M` sets the colourfulness-gap weight (any
+  variant; `colorful` without it uses --colorfulness-weight)."""
   from configs import demo, vivid
+  name, _, weight = spec.partition(":")
   config = demo.get_config()
   config.image_size = size
   config.pretrain_epochs = 0
+  config.model.hints = False         # the study compares automatic models (demo.py takes hints)
   if name in ("vivid", "vivid_l1"):
     config.loss = vivid.get_config().loss
-    if name == "vivid_l1":
-      config.loss.l1_weight = 10.0
+    config.loss.kind = "classification"
+    config.loss.l1_weight = 10.0 if name == "vivid_l1" else 0.0
+    config.loss.colorfulness_weight = 0.0
   elif name == "colorful":
     config.loss.colorfulness_weight = colorfulness_weight
   elif name != "recipe":
     raise SystemExit(f"--variants: unknown variant {name!r} (recipe, vivid, colorful, vivid_l1)")
-  config.name = name
+  if weight:
+    try:
+      config.loss.colorfulness_weight = float(weight)
+    except ValueError:
+      raise SystemExit(f"--variants: {spec!r}: expected NAME[:colourfulness weight]") from None
+  config.name = spec
   return config_lib.finalize(config)
 
 
@@ -128,14 +141,17 @@ def main():
   p.add_argument("--temperatures", default="",
                  help="classification variants: also decode at these annealed-mean T, e.g. 0.6,1")
   p.add_argument("--test-fraction", type=float, default=0.25)
-  p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--seed", type=int, default=0, help="initialisation and data order")
+  p.add_argument("--split-seed", type=int, default=0,
+                 help="which groups are held out (kept apart from --seed: a 2nd training seed "
+                      "is scored on the same test images)")
   p.add_argument("--data", default="/work/shared/data")
   p.add_argument("--out", default="runs/bench_vivid")
   args = p.parse_args()
   if not os.path.exists(os.path.join(args.data, "manifest.csv")):
     raise SystemExit(f"--data={args.data}: no manifest.csv (the shared real images)")
   os.makedirs(args.out, exist_ok=True)
-  split = split_by_group(args.data, args.test_fraction, args.seed)
+  split = split_by_group(args.data, args.test_fraction, args.split_seed)
   train_records = [split[f]["train"] for f in DOMAINS]
   test = {f: split[f]["test"] for f in DOMAINS}
   for f in DOMAINS:

@@ -275,6 +275,37 @@ def test_bad_loss_option_on_the_command_line_is_one_line_exit_2(tmp_path):
   assert lines == ["error: config.loss.kind='regression': expected one of l1, classification"], lines
 
 
+def test_vivid_config_is_an_automatic_classification_model_at_the_measured_temperature():
+  """configs/vivid.py is what benchmarks/vivid.py measured best (README): the classification
+  head decoded at T = 0.6, no L1, automatic (no hint inputs); --config.loss.* still override."""
+  from configs import vivid
+  config = vivid.get_config()
+  config.data.domains = ("toon",)         # the built-in images: no folders to name here
+  config = config_lib.finalize(config)
+  config_lib.validate(config)
+  assert (config.loss.kind, config.loss.temperature, config.loss.l1_weight) == \
+      ("classification", 0.6, 0.0)
+  assert not config.model.hints and models.generator_head(config) != "ab"
+
+
+def test_vivid_benchmark_compares_automatic_models(monkeypatch):
+  """benchmarks/vivid.py starts from configs/demo.py (a hint model): every variant it trains
+  is automatic; `NAME:λ_M` adds the colourfulness-gap term; bad variants are refused."""
+  monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))   # the import appends to it
+  monkeypatch.syspath_prepend(ROOT)
+  from benchmarks import vivid as bench
+  configs = {s: bench.variant_config(s, 32, 0.5)
+             for s in ("recipe", "colorful", "colorful:0.1", "vivid", "vivid_l1:0.3")}
+  assert all(not c.model.hints for c in configs.values())
+  got = {s: (c.loss.kind, c.loss.l1_weight, c.loss.colorfulness_weight) for s, c in configs.items()}
+  assert got == {"recipe": ("l1", 100.0, 0.0), "colorful": ("l1", 100.0, 0.5),
+                 "colorful:0.1": ("l1", 100.0, 0.1), "vivid": ("classification", 0.0, 0.0),
+                 "vivid_l1:0.3": ("classification", 10.0, 0.3)}
+  for bad in ("sepia", "colorful:lots"):
+    with pytest.raises(SystemExit, match="--variants"):
+      bench.variant_config(bad, 32, 0.5)
+
+
 # ---- comparing two studies --------------------------------------------------------------------
 
 def _fake_study(path, shift_de, shift_col):
