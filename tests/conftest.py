@@ -58,3 +58,17 @@ def save_random_run(workdir: str, step: int = 1, seed: int = 0, **overrides) -> 
 @pytest.fixture
 def tiny_config():
   return make_tiny_config()
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+  """A saved random tiny run (the demo-based tiny config: a hint model); a module may
+  override it (test_hints: an automatic one)."""
+  return save_random_run(str(tmp_path_factory.mktemp("run")))
+
+
+@pytest.fixture(scope="module")
+def colorizer(run_dir):
+  """The run's Colorizer, loaded once per module."""
+  from colorjax import inference
+  return inference.load(run_dir)

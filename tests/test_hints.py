@@ -31,10 +31,6 @@ def run_dir(tmp_path_factory):
   return save_random_run(str(tmp_path_factory.mktemp("run")), **{"model.hints": False})  # automatic
 
 
-@pytest.fixture(scope="module")
-def colorizer(run_dir):
-  return inference.load(run_dir)
-
 
 def grey_image(h, w, lightness=None):
   """A uint8 grey image of the given L* (default: the L* of RED, so RED is in gamut)."""

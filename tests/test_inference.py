@@ -20,17 +20,6 @@ from colorjax import checkpoints, config_lib, inference
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-  from conftest import save_random_run
-  return save_random_run(str(tmp_path_factory.mktemp("run")))
-
-
-@pytest.fixture(scope="module")
-def colorizer(run_dir):
-  return inference.load(run_dir)
-
-
 def smooth_rgb(h: int, w: int) -> np.ndarray:
   """A smooth, in-gamut colour image, uint8 [h, w, 3]."""
   yy, xx = np.mgrid[0:h, 0:w] / np.array([h, w], np.float64)[:, None, None]

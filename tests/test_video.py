@@ -79,17 +79,6 @@ def describe(path):
   return info
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-  from conftest import save_random_run
-  return save_random_run(str(tmp_path_factory.mktemp("run")))
-
-
-@pytest.fixture(scope="module")
-def colorizer(run_dir):
-  return inference.load(run_dir)
-
-
 # ---------------------------------------------------------------------------------------------
 # Video in, video out
 
