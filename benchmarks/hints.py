@@ -34,10 +34,8 @@ from colorjax import xla_flags  # noqa: E402
 
 xla_flags.apply()             # as launch.py does, before JAX starts
 
-import jax  # noqa: E402
-
+from benchmarks import select_train  # noqa: E402
 from colorjax import checkpoints, config_lib, evaluate  # noqa: E402
-from colorjax.data import pipeline  # noqa: E402
 
 PROP = evaluate.PROPAGATION
 
@@ -65,7 +63,7 @@ def split(data_dir: str) -> tuple[dict, dict, dict]:
   return sets["train"], sets["val"], sets["test"]
 
 
-def make_config(hints: bool, size: int, batch: int, seed: int):
+def make_config(hints: bool, size: int, batch: int, seed: int, crop_scale: float = 1.0):
   from configs import demo
   config = demo.get_config()
   config.name = "bench_hints" if hints else "bench_automatic"
@@ -73,6 +71,7 @@ def make_config(hints: bool, size: int, batch: int, seed: int):
   config.batch_size = batch
   config.seed = seed
   config.model.hints = hints
+  config.data.crop_scale = crop_scale
   return config_lib.finalize(config)
 
 
@@ -83,43 +82,24 @@ def train_model(config, records: dict, val_records: list, steps: int, run_dir: s
   `val_every` steps (`train.validation_loss`, the recipe's model selection); writes the
   checkpoint of the best-scoring step. Returns {"steps", "seconds", "best_step", ...} (reused
   if already done)."""
-  from colorjax import train
   info_path = os.path.join(run_dir, "bench_train.json")
   if os.path.exists(info_path):
     with open(info_path) as f:
       info = json.load(f)
-    if (info["steps"], info.get("l1_only"), info.get("val_every")) == (steps, l1_only, val_every):
+    done = (info["steps"], info.get("l1_only"), info.get("val_every"), info.get("crop_scale", 1.0))
+    if done == (steps, l1_only, val_every, config.data.crop_scale):
       print(f"{config.name}: reusing {run_dir} ({steps} steps, {info['seconds']:.0f} s)", flush=True)
       return info
   os.makedirs(run_dir, exist_ok=True)
-  trainer = train.Trainer(config)
-  dataset = pipeline.train_dataset(list(records.values()), config.image_size, config.batch_size,
-                                   config.seed, hints=bool(config.model.hints))
-  it = iter(dataset)
-  state = trainer.init(config.seed)
-  warmup = int(round(steps * l1_only))
-  best, curve = (float("inf"), 0, None, None), []
-  t0 = time.time()
-  for step in range(steps):
-    fn = trainer.warmup_step if step < warmup else trainer.gan_step
-    state, metrics = fn(state, trainer.shard_batch(next(it)))
-    if (step + 1) % val_every == 0 or step + 1 == steps:
-      val = train.validation_loss(trainer, state, val_records, config)
-      curve.append((step + 1, val))
-      if val < best[0]:           # a copy: the train step donates (reuses) the state's buffers
-        best = (val, step + 1, jax.tree.map(np.array, state), it.get_state())
-      m = jax.device_get(metrics)
-      print(f"{config.name}: step {step + 1}/{steps}  L1 {float(m['g_l1']):.4f}  "
-            f"val L1 {val:.4f}  {time.time() - t0:.0f} s", flush=True)
-  seconds = time.time() - t0
+  state, data_state, info = select_train.train_best(
+      config, list(records.values()), val_records, steps, l1_only=l1_only, val_every=val_every)
   mngr = checkpoints.manager(run_dir)
-  checkpoints.save(mngr, best[1], best[2], best[3],
+  checkpoints.save(mngr, info["best_step"], state, data_state,
                    config.to_json_best_effort(sort_keys=True), None)
   mngr.close()
-  info = {"steps": steps, "l1_only": l1_only, "val_every": val_every, "best_step": best[1],
-          "best_val_l1": best[0], "val_curve": curve, "seconds": seconds,
-          "batch": config.batch_size, "image_size": config.image_size,
-          "train_images": {k: len(v) for k, v in records.items()}}
+  info.update(l1_only=l1_only, val_every=val_every, crop_scale=config.data.crop_scale,
+              batch=config.batch_size, image_size=config.image_size,
+              train_images={k: len(v) for k, v in records.items()})
   with open(info_path, "w") as f:
     json.dump(info, f, indent=2)
   return info
@@ -140,6 +120,9 @@ def main():
                            "1 = no GAN phase (one compiled step: the cheapest on a busy CPU)")
   parser.add_argument("--val_every", type=int, default=25,
                       help="steps between validation scores; the best step's model is kept")
+  parser.add_argument("--crop_scale", type=float, default=1.0,
+                      help="training crops: side in [crop_scale, 1] × the short side, at random "
+                           "(config.data.crop_scale; 1 = the recipe's crops)")
   parser.add_argument("--train_only", action="store_true")
   parser.add_argument("--models", default="automatic,hints",
                       help="train only these (e.g. one per process); evaluation needs both")
@@ -155,7 +138,7 @@ def main():
   for name, hints in (("automatic", False), ("hints", True)):
     if name not in args.models.split(","):
       continue
-    config = make_config(hints, args.size, args.batch, args.seed)
+    config = make_config(hints, args.size, args.batch, args.seed, args.crop_scale)
     run_dir = os.path.join(args.out, name)
     runs[name] = (run_dir, train_model(config, train_records, val_list, args.steps, run_dir,
                                        args.l1_only, args.val_every))

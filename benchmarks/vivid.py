@@ -1,7 +1,8 @@
 """The study's recipe vs vivid colour, trained side by side on real images for the same steps.
 
   nice python benchmarks/vivid.py [--steps 600] [--size 64] [--variants recipe,vivid] [--seed 0]
-                                  [--data /work/shared/data] [--out runs/bench_vivid]
+                                  [--val-every 50] [--crop-scale 1] [--data /work/shared/data]
+                                  [--out runs/bench_vivid]
 
 Data: /work/shared/data's Kodak photos (domain `photos`, movie-like) and Sintel frames
 (`animation`). Test images are held out by group (manifest.csv): whole Sintel shots, so no
@@ -9,7 +10,10 @@ frame of a test shot is trained on; the 24 Kodak photos are independent scenes t
 manifest group, so each photo counts as its own group. Every variant trains one mixed model on
 all training images of both domains (configs/demo.py's CPU-sized ResNet18-UNet, 70×70
 PatchGAN, batch 16, GAN from the first step) for exactly `--steps` steps from the same seed and
-data order, then its final parameters colorize the test images (centre crops at `--size`).
+data order. A validation set (`--val-fraction` of each domain, whole groups, never tested on)
+is scored every `--val-every` steps and each model's best step colorizes the test images
+(centre crops at `--size`), as the recipe selects its best epoch (`--val-every 0`: the final
+parameters, as measured before). `--crop-scale` < 1 trains on random zoomed-in crops.
 
 Variants: `recipe` = configs/default.py's loss (L1 λ = 100 + GAN); `vivid` = the
 classification head (rebalanced soft cross-entropy + GAN, no L1; configs/vivid.py's loss
@@ -40,17 +44,19 @@ from colorjax import xla_flags  # noqa: E402
 
 xla_flags.apply()
 
-import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from colorjax import ab_bins, config_lib, evaluate, report, study, train  # noqa: E402
-from colorjax.data import pipeline  # noqa: E402
+from benchmarks import select_train  # noqa: E402
+from colorjax import ab_bins, config_lib, evaluate, report, study  # noqa: E402
 
 DOMAINS = {"animation": "cartoon", "photos": "movie"}   # shared-data folder → config domain
 
 
-def split_by_group(data: str, test_fraction: float, seed: int) -> dict[str, dict[str, list]]:
-  """{folder: {"train": records, "test": records}}, whole groups held out per folder."""
+def split_by_group(data: str, test_fraction: float, seed: int,
+                   val_fraction: float = 0.0) -> dict[str, dict[str, list]]:
+  """{folder: {"train", "val", "test": records, "test_groups"}}, whole groups held out per
+  folder: test groups first, then validation groups, from one seeded order (so the test set
+  does not depend on `val_fraction`)."""
   groups: dict[str, dict[str, list]] = {}
   with open(os.path.join(data, "manifest.csv"), newline="") as f:
     for row in csv.DictReader(f):
@@ -65,19 +71,22 @@ def split_by_group(data: str, test_fraction: float, seed: int) -> dict[str, dict
   for folder, by_group in groups.items():
     names = sorted(by_group)
     order = [names[i] for i in rng.permutation(len(names))]
-    total, test, test_groups = sum(len(v) for v in by_group.values()), [], []
-    for name in order:                  # whole groups until the test share is reached
-      if len(test) >= test_fraction * total:
-        break
-      test += by_group[name]
-      test_groups.append(name)
-    train_records = [r for n in names if n not in test_groups for r in by_group[n]]
-    out[folder] = {"train": sorted(train_records), "test": sorted(test),
+    total, test, val, test_groups, val_groups = sum(map(len, by_group.values())), [], [], [], []
+    for name in order:                  # whole groups until each share is reached
+      if len(test) < test_fraction * total:
+        test += by_group[name]
+        test_groups.append(name)
+      elif len(val) < val_fraction * total:
+        val += by_group[name]
+        val_groups.append(name)
+    train_records = [r for n in names if n not in test_groups + val_groups for r in by_group[n]]
+    out[folder] = {"train": sorted(train_records), "val": sorted(val), "test": sorted(test),
                    "test_groups": sorted(test_groups)}
   return out
 
 
-def variant_config(spec: str, size: int, colorfulness_weight: float):
+def variant_config(spec: str, size: int, colorfulness_weight: float, seed: int = 0,
+                   crop_scale: float = 1.0):
   """The config of a variant `NAME[:λ_M]`; `:λ_M` sets the colourfulness-gap weight (any
   variant; `colorful` without it uses --colorfulness-weight)."""
   from configs import demo, vivid
@@ -85,6 +94,8 @@ def variant_config(spec: str, size: int, colorfulness_weight: float):
   config = demo.get_config()
   config.image_size = size
   config.pretrain_epochs = 0
+  config.seed = seed
+  config.data.crop_scale = crop_scale
   config.model.hints = False         # the study compares automatic models (demo.py takes hints)
   if name in ("vivid", "vivid_l1"):
     config.loss = vivid.get_config().loss
@@ -104,8 +115,9 @@ def variant_config(spec: str, size: int, colorfulness_weight: float):
   return config_lib.finalize(config)
 
 
-def train_variant(config, train_records: list[list], steps: int, seed: int):
-  """(G variables, seconds of training steps, prior info) after `steps` GAN steps."""
+def train_variant(config, train_records: list[list], val_records: list, steps: int,
+                  val_every: int):
+  """(G variables, info) after `steps` GAN steps, of the best validation step if `val_every`."""
   prior, info = None, {}
   if config.loss.kind == "classification":
     t0 = time.time()
@@ -113,22 +125,9 @@ def train_variant(config, train_records: list[list], steps: int, seed: int):
         [r for recs in train_records for r in recs], config.image_size)
     info = {"prior_images": images, "prior_pixels": pixels, "prior_s": time.time() - t0,
             "bins": int(prior.size), "bins_seen": int((prior > 0).sum())}
-  trainer = train.Trainer(config, ab_prior=prior)
-  state = trainer.init(seed)
-  data = iter(pipeline.train_dataset(train_records, config.image_size, config.batch_size, seed,
-                                     workers=0))
-  t0, t_steps, metrics = time.time(), 0.0, {}
-  for step in range(steps):
-    batch = trainer.shard_batch(next(data))
-    t = time.time()
-    state, metrics = trainer.gan_step(state, batch)
-    jax.block_until_ready(metrics)
-    if step:                        # step 0 includes compilation
-      t_steps += time.time() - t
-    if (step + 1) % max(1, steps // 5) == 0:
-      vals = {k: round(float(v), 4) for k, v in jax.device_get(metrics).items()}
-      print(f"  [{config.name}] step {step + 1}/{steps} {vals}", flush=True)
-  info.update(wall_s=time.time() - t0, step_s=t_steps / max(steps - 1, 1))
+  state, _, trained = select_train.train_best(config, train_records, val_records, steps,
+                                              val_every=val_every, ab_prior=prior)
+  info.update(trained, wall_s=trained["seconds"])
   return {"params": state.g.params, "batch_stats": state.g.batch_stats}, info
 
 
@@ -141,6 +140,14 @@ def main():
   p.add_argument("--temperatures", default="",
                  help="classification variants: also decode at these annealed-mean T, e.g. 0.6,1")
   p.add_argument("--test-fraction", type=float, default=0.25)
+  p.add_argument("--val-every", type=int, default=50,
+                 help="score the validation images every N steps and keep each model's best "
+                      "step (the recipe's model selection); 0 = final parameters, no validation")
+  p.add_argument("--val-fraction", type=float, default=0.1,
+                 help="share of each domain's images (whole groups) held out for validation")
+  p.add_argument("--crop-scale", type=float, default=1.0,
+                 help="training crops: side in [crop-scale, 1] × the short side "
+                      "(config.data.crop_scale; 1 = the recipe's)")
   p.add_argument("--seed", type=int, default=0, help="initialisation and data order")
   p.add_argument("--split-seed", type=int, default=0,
                  help="which groups are held out (kept apart from --seed: a 2nd training seed "
@@ -151,23 +158,30 @@ def main():
   if not os.path.exists(os.path.join(args.data, "manifest.csv")):
     raise SystemExit(f"--data={args.data}: no manifest.csv (the shared real images)")
   os.makedirs(args.out, exist_ok=True)
-  split = split_by_group(args.data, args.test_fraction, args.split_seed)
+  if not 0 < args.crop_scale <= 1:
+    raise SystemExit(f"--crop-scale={args.crop_scale}: must be in (0, 1]")
+  split = split_by_group(args.data, args.test_fraction, args.split_seed,
+                         args.val_fraction if args.val_every else 0.0)
   train_records = [split[f]["train"] for f in DOMAINS]
+  val_records = [r for f in DOMAINS for r in split[f]["val"]]
   test = {f: split[f]["test"] for f in DOMAINS}
   for f in DOMAINS:
-    print(f"{f}: {len(split[f]['train'])} train, {len(test[f])} test images "
+    print(f"{f}: {len(split[f]['train'])} train, {len(split[f]['val'])} validation, "
+          f"{len(test[f])} test images "
           f"(held-out groups: {', '.join(split[f]['test_groups'])})", flush=True)
 
   names = args.variants.split(",")
   rows, predictors, runs, extra = [], {}, {}, []
   for name in names:
-    config = variant_config(name, args.size, args.colorfulness_weight)
+    config = variant_config(name, args.size, args.colorfulness_weight, args.seed, args.crop_scale)
     print(f"training {name}: {args.steps} steps, batch {config.batch_size}, {args.size} px, "
           f"loss {config.loss.to_dict()}", flush=True)
-    variables, info = train_variant(config, train_records, args.steps, args.seed)
-    runs[name] = {"steps": args.steps, **info}
-    print(f"  {name}: {info['wall_s']:.0f} s ({info['step_s']:.2f} s/step after compile)",
-          flush=True)
+    variables, info = train_variant(config, train_records, val_records, args.steps,
+                                    args.val_every)
+    runs[name] = info
+    kept = (f", best validation L1 {info['best_val_l1']:.4f} at step {info['best_step']}"
+            if args.val_every else "")
+    print(f"  {name}: {info['wall_s']:.0f} s{kept}", flush=True)
     predictors[name] = evaluate.generator_predictor(config, variables)
     rows += [{"model": name, **r} for r in
              evaluate.evaluate_domains(predictors[name], test, args.size, 16)]
@@ -204,7 +218,7 @@ def main():
 
 
 def results_table(summary, names, runs) -> str:
-  lines = ["| model | test domain | n | steps | train s | colourfulness pred / truth | "
+  lines = ["| model | test domain | n | step kept | train s | colourfulness pred / truth | "
            "ΔE00 mean [95% CI] | ΔE00 vs recipe | grey ΔE00 | SSIM |",
            "|---|---|---|---|---|---|---|---|---|---|"]
   goals = []
@@ -216,7 +230,8 @@ def results_table(summary, names, runs) -> str:
       rel = r["colorfulness_pred_mean"] / r["colorfulness_true_mean"]
       vs = r["delta_e_mean"] / base["delta_e_mean"] - 1 if base else float("nan")
       lines.append(
-          f"| {name} | {domain} | {r['n']} | {runs[name]['steps']} | {runs[name]['wall_s']:.0f} | "
+          f"| {name} | {domain} | {r['n']} | {runs[name]['best_step']} of {runs[name]['steps']} | "
+          f"{runs[name]['wall_s']:.0f} | "
           f"{r['colorfulness_pred_mean']:.1f} / {r['colorfulness_true_mean']:.1f} "
           f"({100 * rel:.0f}%) | {r['delta_e_mean']:.2f} [{r['delta_e_ci_low']:.2f}, "
           f"{r['delta_e_ci_high']:.2f}] | {100 * vs:+.1f}% | {grey['delta_e_mean']:.2f} | "

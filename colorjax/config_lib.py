@@ -75,6 +75,11 @@ def validate(config) -> None:
     if isinstance(config[key], bool) or not isinstance(config[key], int) or config[key] < 0:
       raise ConfigError(f"config.{key}={config[key]!r}: must be an integer >= 0")
   _check_loss(config.loss)
+  crop_scale = config.data.get("crop_scale", 1.0)
+  if isinstance(crop_scale, bool) or not isinstance(crop_scale, (int, float)) \
+      or not 0 < crop_scale <= 1:
+    raise ConfigError(f"config.data.crop_scale={crop_scale!r}: must be in (0, 1] (the smallest "
+                      "training crop as a fraction of the short side)")
   if config.data.workers < 0:
     raise ConfigError(f"config.data.workers={config.data.workers}: must be >= 0")
   n = jax.device_count()

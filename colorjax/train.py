@@ -356,7 +356,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
                                      config.data.workers, config.data.on_bad_image,
                                      shard_index=jax.process_index(),
                                      shard_count=jax.process_count(),
-                                     hints=bool(config.model.get("hints", False)))
+                                     hints=bool(config.model.get("hints", False)),
+                                     crop_scale=float(config.data.get("crop_scale", 1.0)))
     # Closed on every exit: grain's worker processes and shared memory are released.
     data_iter = cleanup.enter_context(contextlib.closing(iter(dataset)))
 

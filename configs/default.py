@@ -73,5 +73,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.val_size = 0.05        # carved out of train for model selection
   config.data.workers = 4            # grain worker processes (0 = in the main process)
   config.data.on_bad_image = "skip"  # skip | error
+  # Training crops: a square of side s × the short side, s uniform in [crop_scale, 1], resized
+  # to image_size (1 = the recipe: resize the short side, random crop; < 1 zooms in at random,
+  # more views of few images).
+  config.data.crop_scale = 1.0
   config.data.eval_batch_size = 32
   return config

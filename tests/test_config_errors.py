@@ -78,6 +78,8 @@ def test_bad_options_are_one_line_with_exit_code_2(tmp_path):
     ("data.train_size", -3, "config.data.train_size=-3"),
     ("data.test_size", 2.5, "config.data.test_size=2.5"),
     ("data.workers", -1, "config.data.workers=-1"),
+    ("data.crop_scale", 0.0, "config.data.crop_scale=0.0"),
+    ("data.crop_scale", 1.5, "config.data.crop_scale=1.5"),
     ("checkpoint_every_steps", -5, "config.checkpoint_every_steps=-5"),
     ("model.encoder", "resnet99", "config.model.encoder='resnet99'"),
     ("model.decoder_widths", (8, 8), "config.model.decoder_widths=(8, 8)"),

@@ -72,6 +72,28 @@ def test_train_pipeline_is_deterministic_with_documented_shapes(tmp_path):
   assert batch["ab"].std() > 0.05                    # random colour images carry colour
 
 
+def test_random_zoom_crops_cover_the_documented_share_of_the_short_side():
+  """config.data.crop_scale: a training crop spans s × the short side, s in [crop_scale, 1];
+  at 1 (the recipe) and for evaluation (no rng) it spans the whole short side."""
+  w, h = 400, 200          # R encodes x, G encodes y: a crop's extent is readable from its pixels
+  x, y = np.meshgrid(np.linspace(0, 255, w), np.linspace(0, 255, h))
+  im = Image.fromarray(np.stack([x, y, np.zeros_like(x)], -1).round().astype(np.uint8))
+
+  def spans(crop_scale, rng):
+    rgb = decode.resize_crop(im, 32, rng, crop_scale).astype(float)
+    return (np.ptp(rgb[..., 0]) / 255 * (w - 1), np.ptp(rgb[..., 1]) / 255 * (h - 1))
+
+  rng = np.random.default_rng(0)
+  zoomed = np.array([spans(0.5, rng) for _ in range(40)])
+  assert np.all(zoomed > 0.5 * h * 0.9) and np.all(zoomed < h * 1.02)
+  np.testing.assert_allclose(zoomed[:, 0], zoomed[:, 1], atol=8)    # square crops
+  assert zoomed[:, 1].min() < 0.65 * h and zoomed[:, 1].max() > 0.9 * h   # s varies
+  full = np.array([spans(1.0, rng) for _ in range(5)])
+  assert np.all(full[:, 1] > 0.95 * h)
+  np.testing.assert_array_equal(decode.resize_crop(im, 32, None, 0.5),
+                                decode.resize_crop(im, 32, None))
+
+
 def test_mixed_model_draws_evenly_with_the_same_image_count():
   config = make_tiny_config()
   config.data.domains = ("toon", "photo")

@@ -93,8 +93,19 @@ def is_grey(rgb: np.ndarray, tolerance: int = 2) -> bool:
   return bool(np.abs(rgb - rgb[..., :1]).max() <= tolerance)
 
 
-def resize_crop(im: Image.Image, size: int, rng: np.random.Generator | None) -> np.ndarray:
-  """Resize the short side to `size`, then a random (rng given) or centre square crop."""
+def resize_crop(im: Image.Image, size: int, rng: np.random.Generator | None,
+                crop_scale: float = 1.0) -> np.ndarray:
+  """Resize the short side to `size`, then a random (rng given) or centre square crop.
+
+  With an rng and `crop_scale` < 1 (training), a square of side s × the short side, s uniform
+  in [crop_scale, 1], is first cut at a random position: a random zoom-in, so that a few
+  images give many different views (no extra draws at 1, so runs without it are unchanged).
+  """
+  if rng is not None and crop_scale < 1:
+    w, h = im.size
+    side = max(2, round(min(w, h) * float(rng.uniform(crop_scale, 1.0))))
+    x, y = int(rng.integers(0, w - side + 1)), int(rng.integers(0, h - side + 1))
+    im = im.crop((x, y, x + side, y + side))
   w, h = im.size
   scale = size / min(w, h)
   nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
@@ -106,15 +117,18 @@ def resize_crop(im: Image.Image, size: int, rng: np.random.Generator | None) -> 
   return np.asarray(im.crop((x, y, x + size, y + size)), dtype=np.uint8)
 
 
-def load_rgb(record, size: int, rng: np.random.Generator | None = None) -> np.ndarray:
-  """uint8 RGB [size, size, 3] for a record; random crop + flip when `rng` is given."""
+def load_rgb(record, size: int, rng: np.random.Generator | None = None,
+             crop_scale: float = 1.0) -> np.ndarray:
+  """uint8 RGB [size, size, 3] for a record; random crop (`resize_crop`'s `crop_scale`; the
+  built-in domains draw their own) + flip when `rng` is given."""
   kind = record[0]
   if kind == "builtin":
     rgb = _builtin(record, size)
   elif kind == "file":
-    rgb = resize_crop(open_rgb(record[1], size), size, rng)
+    # Decoded large enough that the smallest crop is still `size` px.
+    rgb = resize_crop(open_rgb(record[1], int(np.ceil(size / crop_scale))), size, rng, crop_scale)
   elif kind == "tfds":
-    rgb = resize_crop(to_rgb(Image.fromarray(tfds_source.load(record))), size, rng)
+    rgb = resize_crop(to_rgb(Image.fromarray(tfds_source.load(record))), size, rng, crop_scale)
   else:
     raise BadImage(f"{record!r}: unknown record kind")
   if rng is not None and rng.random() < 0.5:
@@ -130,10 +144,10 @@ def rgb_to_example(rgb: np.ndarray) -> dict:
 
 
 def load_example(record, size: int, rng: np.random.Generator | None = None,
-                 skip_grey: bool = False) -> dict:
+                 skip_grey: bool = False, crop_scale: float = 1.0) -> dict:
   """A training/eval example for `record`, or {"bad": reason} (never raises for bad files)."""
   try:
-    rgb = load_rgb(record, size, rng)
+    rgb = load_rgb(record, size, rng, crop_scale)
   except BadImage as e:
     return {"bad": str(e), "grey": False}
   if skip_grey and is_grey(rgb):

@@ -20,8 +20,9 @@ from colorjax import hints as hints_lib
 from colorjax.data import decode
 
 
-def _train_map(record, rng: np.random.Generator, size: int, hints: bool = False):
-  example = decode.load_example(record, size, rng, skip_grey=True)
+def _train_map(record, rng: np.random.Generator, size: int, hints: bool = False,
+               crop_scale: float = 1.0):
+  example = decode.load_example(record, size, rng, skip_grey=True, crop_scale=crop_scale)
   if hints and "bad" not in example:
     # Drawn from the example's own rng after its crop and flip: fixed by seed and position.
     example["hints"] = hints_lib.simulate_hints(example["ab"], rng)
@@ -43,11 +44,13 @@ def _strict(example):
 
 def train_dataset(domains: Sequence[Sequence], image_size: int, batch_size: int, seed: int,
                   workers: int = 0, on_bad_image: str = "skip", shard_index: int = 0,
-                  shard_count: int = 1, hints: bool = False) -> grain.IterDataset:
+                  shard_count: int = 1, hints: bool = False,
+                  crop_scale: float = 1.0) -> grain.IterDataset:
   """Infinite dataset of batches {"L": [B,S,S,1], "ab": [B,S,S,2]} float32 in [-1, 1].
 
   With `hints` (a hint model) batches also hold "hints" [B,S,S,3]: simulated user hints
   (`colorjax.hints.simulate_hints`: sparse patches of the true colour, a/110, b/110, mask).
+  `crop_scale` < 1: random zoomed-in crops (`decode.resize_crop`).
 
   `domains` holds one record list per domain; with several they are drawn evenly.
   `batch_size` is the per-process batch. Multi-host: process `shard_index` of `shard_count`
@@ -57,7 +60,8 @@ def train_dataset(domains: Sequence[Sequence], image_size: int, batch_size: int,
   per_domain = [grain.MapDataset.source(list(r)).seed(seed + i).shuffle().repeat()
                 for i, r in enumerate(domains)]
   ds = per_domain[0] if len(per_domain) == 1 else grain.MapDataset.mix(per_domain)
-  ds = ds.random_map(functools.partial(_train_map, size=image_size, hints=hints), seed=seed)
+  ds = ds.random_map(functools.partial(_train_map, size=image_size, hints=hints,
+                                    crop_scale=crop_scale), seed=seed)
   if shard_count > 1:   # after random_map: an example's augmentation is its global position's
     ds = ds[shard_index::shard_count]
   # Without worker processes, read with 2 threads so decoding overlaps the train step.
