@@ -6,12 +6,16 @@
 Trains two models of the same small CPU-sized architecture (configs/demo.py widths: ResNet18
 encoder at width 16, decoder 64-32-16-16-8) at 128 px, batch 16, for the same fixed number of
 steps (the first quarter L1-only, as the demo's warm-up), on the Kodak photos and Sintel frames
-of `../shared/data` (drawn evenly): `automatic` (config.model.hints=False, the recipe) and
+of `../shared/data` (drawn evenly; `--video_every N` adds every N-th frame of its three video
+clips, `benchmarks/video_frames.py`: at N = 8, 116 animation frames of *Big Buck Bunny* and
+*Caminandes* and 30 live-action frames of *Tears of Steel*): `automatic`
+(config.model.hints=False, the recipe) and
 `hints` (config.model.hints=True, trained with simulated hints). Held out, never trained on:
 every 4th Kodak image (kodim04, 08, ...) and every Sintel frame of every 3rd shot group (sorted
 by name, from the 2nd), split by group as the data README asks; a validation set (kodim02, 10,
 18 and Sintel groups 0, 6, 12, ...) is scored every `--val_every` steps and each model's best
-step is kept, as the recipe selects its best epoch. Then, on centre crops of the
+step is kept, as the recipe selects its best epoch (by mean L1, or `--select_by delta_e`:
+mean ΔE00). Then, on centre crops of the
 held-out images (`--eval_size`), for 0, 1, 2, 5, 10, 20 hints sampled from the truth (the same
 points for every method), prints ΔE00 and PSNR of: propagation alone (grey prior), each model
 alone, and each model with propagation (the model's prediction as the prior). Training is
@@ -34,7 +38,7 @@ from colorjax import xla_flags  # noqa: E402
 
 xla_flags.apply()             # as launch.py does, before JAX starts
 
-from benchmarks import select_train  # noqa: E402
+from benchmarks import select_train, video_frames  # noqa: E402
 from colorjax import checkpoints, config_lib, evaluate  # noqa: E402
 
 PROP = evaluate.PROPAGATION
@@ -76,28 +80,32 @@ def make_config(hints: bool, size: int, batch: int, seed: int, crop_scale: float
 
 
 def train_model(config, records: dict, val_records: list, steps: int, run_dir: str,
-                l1_only: float = 0.25, val_every: int = 25) -> dict:
+                l1_only: float = 0.25, val_every: int = 25, video_every: int = 0,
+                select_by: str = "l1") -> dict:
   """Train `steps` steps (the first `l1_only` fraction L1-only, as the recipe's warm-up, then
   GAN + L1) with the project's Trainer and pipeline, scoring the validation images every
   `val_every` steps (`train.validation_loss`, the recipe's model selection); writes the
   checkpoint of the best-scoring step. Returns {"steps", "seconds", "best_step", ...} (reused
-  if already done)."""
+  if already done; `video_every` only enters the reuse key: `records` already hold the frames)."""
   info_path = os.path.join(run_dir, "bench_train.json")
   if os.path.exists(info_path):
     with open(info_path) as f:
       info = json.load(f)
-    done = (info["steps"], info.get("l1_only"), info.get("val_every"), info.get("crop_scale", 1.0))
-    if done == (steps, l1_only, val_every, config.data.crop_scale):
+    done = (info["steps"], info.get("l1_only"), info.get("val_every"), info.get("crop_scale", 1.0),
+            info.get("video_every", 0), info.get("select_by", "l1"))
+    if done == (steps, l1_only, val_every, config.data.crop_scale, video_every, select_by):
       print(f"{config.name}: reusing {run_dir} ({steps} steps, {info['seconds']:.0f} s)", flush=True)
       return info
   os.makedirs(run_dir, exist_ok=True)
   state, data_state, info = select_train.train_best(
-      config, list(records.values()), val_records, steps, l1_only=l1_only, val_every=val_every)
+      config, list(records.values()), val_records, steps, l1_only=l1_only, val_every=val_every,
+      select_by=select_by)
   mngr = checkpoints.manager(run_dir)
   checkpoints.save(mngr, info["best_step"], state, data_state,
                    config.to_json_best_effort(sort_keys=True), None)
   mngr.close()
   info.update(l1_only=l1_only, val_every=val_every, crop_scale=config.data.crop_scale,
+              video_every=video_every, select_by=select_by,
               batch=config.batch_size, image_size=config.image_size,
               train_images={k: len(v) for k, v in records.items()})
   with open(info_path, "w") as f:
@@ -123,6 +131,12 @@ def main():
   parser.add_argument("--crop_scale", type=float, default=1.0,
                       help="training crops: side in [crop_scale, 1] × the short side, at random "
                            "(config.data.crop_scale; 1 = the recipe's crops)")
+  parser.add_argument("--video_every", type=int, default=0,
+                      help="also train on every N-th frame of the data's video clips "
+                           "(benchmarks/video_frames.py; 0 = the photos and Sintel frames only)")
+  parser.add_argument("--select_by", choices=("l1", "delta_e"), default="l1",
+                      help="the validation score that picks each model's step: mean L1 (the "
+                           "recipe's validation loss) or mean ΔE00")
   parser.add_argument("--train_only", action="store_true")
   parser.add_argument("--models", default="automatic,hints",
                       help="train only these (e.g. one per process); evaluation needs both")
@@ -130,6 +144,8 @@ def main():
   if not os.path.exists(os.path.join(args.data, "manifest.csv")):
     sys.exit(f"error: --data={args.data}: no manifest.csv (see /work/shared/data/README.md)")
   train_records, val_records, test_records = split(args.data)
+  for domain, frames in video_frames.training_frames(args.data, args.video_every).items():
+    train_records[domain] = train_records[domain] + frames
   print(", ".join(f"{name}: " + " + ".join(f"{k} {len(v)}" for k, v in recs.items())
                   for name, recs in (("train", train_records), ("validation", val_records),
                                      ("held out", test_records))), flush=True)
@@ -141,12 +157,14 @@ def main():
     config = make_config(hints, args.size, args.batch, args.seed, args.crop_scale)
     run_dir = os.path.join(args.out, name)
     runs[name] = (run_dir, train_model(config, train_records, val_list, args.steps, run_dir,
-                                       args.l1_only, args.val_every))
+                                       args.l1_only, args.val_every, args.video_every,
+                                       args.select_by))
   for name, (_, info) in runs.items():
     print(f"{name}: {info['steps']} steps ({info['l1_only']:.0%} L1-only) of batch {info['batch']} "
           f"at {info['image_size']} px in "
           f"{info['seconds']:.0f} s ({info['steps'] * info['batch'] / info['seconds']:.1f} img/s); "
-          f"best validation L1 {info['best_val_l1']:.4f} at step {info['best_step']}")
+          f"best validation {info.get('select_by', 'l1')} {info['best_val_l1']:.4f} at step "
+          f"{info['best_step']}")
   if args.train_only:
     return
   counts = [int(c) for c in args.counts.split(",")]

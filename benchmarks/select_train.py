@@ -2,9 +2,9 @@
 
 `train_best` trains one model with the project's Trainer and input pipeline for exactly `steps`
 steps and, every `val_every` steps, scores the validation images with `train.validation_loss`
-(mean L1 of the decoded a*b*, whatever the loss), keeping the best-scoring step as the recipe
-keeps its best epoch. Used by benchmarks/hints.py and benchmarks/vivid.py, so both select
-models the same way.
+(mean L1 of the decoded a*b*, whatever the loss; `select_by="delta_e"`: their mean ΔE00),
+keeping the best-scoring step as the recipe keeps its best epoch. Used by benchmarks/hints.py
+and benchmarks/vivid.py, so both select models the same way.
 """
 from __future__ import annotations
 
@@ -17,15 +17,29 @@ from colorjax import train
 from colorjax.data import pipeline
 
 
+def validation_delta_e(trainer: train.Trainer, state, records, config) -> float:
+  """Mean ΔE00 (CIEDE2000, sRGB rebuilt with the true L*) of the validation images' colours."""
+  from colorjax import evaluate
+  total, count = 0.0, 0
+  for batch in pipeline.eval_batches(records, config.image_size, 16):
+    fake, _ = trainer.eval_step(state.g.params, state.g.batch_stats,
+                                trainer.shard_batch(batch, whole=True))
+    keep = np.asarray(batch["mask"]) > 0
+    delta_e = np.asarray(evaluate._batch_metrics(batch["L"], fake, batch["ab"])["delta_e"])
+    total, count = total + float(delta_e[keep].sum()), count + int(keep.sum())
+  return total / max(count, 1)
+
+
 def train_best(config, records: list[list], val_records: list, steps: int, *,
-               l1_only: float = 0.0, val_every: int = 0, ab_prior=None):
+               l1_only: float = 0.0, val_every: int = 0, ab_prior=None, select_by: str = "l1"):
   """(best state, its data-iterator state, info) after `steps` steps.
 
   `records`: one record list per domain (drawn evenly). The first `l1_only` fraction of the
   steps is L1-only (the recipe's warm-up), the rest GAN + colour loss. `val_every` = 0 keeps
   the final step. `config.data.crop_scale` sets the training crops. info: {"steps",
-  "best_step", "best_val_l1", "val_curve": [(step, val L1)], "seconds"} (seconds of the whole
-  loop, validation and compilation included).
+  "best_step", "best_val_l1" (the best score, ΔE00 with `select_by="delta_e"`), "val_curve":
+  [(step, score)], "select_by", "seconds"} (seconds of the whole loop, validation and
+  compilation included).
   """
   trainer = train.Trainer(config, ab_prior=ab_prior)
   it = iter(pipeline.train_dataset(records, config.image_size, config.batch_size, config.seed,
@@ -40,16 +54,17 @@ def train_best(config, records: list[list], val_records: list, steps: int, *,
     state, metrics = fn(state, trainer.shard_batch(next(it)))
     scored = val_every and ((step + 1) % val_every == 0 or step + 1 == steps)
     if scored:
-      val = train.validation_loss(trainer, state, val_records, config)
+      score = train.validation_loss if select_by == "l1" else validation_delta_e
+      val = score(trainer, state, val_records, config)
       curve.append((step + 1, val))
       if val < best[0]:           # a copy: the train step donates (reuses) the state's buffers
         best = (val, step + 1, jax.tree.map(np.array, state), it.get_state())
     if scored or (not val_every and (step + 1) % max(1, steps // 5) == 0):
-      val_text = f"  val L1 {curve[-1][1]:.4f}" if scored else ""
+      val_text = f"  val {select_by} {curve[-1][1]:.4f}" if scored else ""
       print(f"{config.name}: step {step + 1}/{steps}  L1 {float(metrics['g_l1']):.4f}"
             f"{val_text}  {time.time() - t0:.0f} s", flush=True)
   if not val_every:
     best = (float("nan"), steps, state, it.get_state())
   info = {"steps": steps, "best_step": best[1], "best_val_l1": best[0], "val_curve": curve,
-          "seconds": time.time() - t0}
+          "select_by": select_by, "seconds": time.time() - t0}
   return best[2], best[3], info

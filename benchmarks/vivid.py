@@ -1,7 +1,8 @@
 """The study's recipe vs vivid colour, trained side by side on real images for the same steps.
 
   nice python benchmarks/vivid.py [--steps 600] [--size 64] [--variants recipe,vivid] [--seed 0]
-                                  [--val-every 50] [--crop-scale 1] [--data /work/shared/data]
+                                  [--val-every 50] [--crop-scale 1] [--video-every 0]
+                                  [--data /work/shared/data]
                                   [--out runs/bench_vivid]
 
 Data: /work/shared/data's Kodak photos (domain `photos`, movie-like) and Sintel frames
@@ -13,7 +14,9 @@ PatchGAN, batch 16, GAN from the first step) for exactly `--steps` steps from th
 data order. A validation set (`--val-fraction` of each domain, whole groups, never tested on)
 is scored every `--val-every` steps and each model's best step colorizes the test images
 (centre crops at `--size`), as the recipe selects its best epoch (`--val-every 0`: the final
-parameters, as measured before). `--crop-scale` < 1 trains on random zoomed-in crops.
+parameters, as measured before). `--crop-scale` < 1 trains on random zoomed-in crops;
+`--video-every N` adds every N-th frame of the data's video clips to the training images
+(`benchmarks/video_frames.py`).
 
 Variants: `recipe` = configs/default.py's loss (L1 λ = 100 + GAN); `vivid` = the
 classification head (rebalanced soft cross-entropy + GAN, no L1; configs/vivid.py's loss
@@ -46,7 +49,7 @@ xla_flags.apply()
 
 import numpy as np  # noqa: E402
 
-from benchmarks import select_train  # noqa: E402
+from benchmarks import select_train, video_frames  # noqa: E402
 from colorjax import ab_bins, config_lib, evaluate, report, study  # noqa: E402
 
 DOMAINS = {"animation": "cartoon", "photos": "movie"}   # shared-data folder → config domain
@@ -148,6 +151,9 @@ def main():
   p.add_argument("--crop-scale", type=float, default=1.0,
                  help="training crops: side in [crop-scale, 1] × the short side "
                       "(config.data.crop_scale; 1 = the recipe's)")
+  p.add_argument("--video-every", type=int, default=0,
+                 help="also train on every N-th frame of the data's video clips "
+                      "(benchmarks/video_frames.py; 0 = the photos and Sintel frames only)")
   p.add_argument("--seed", type=int, default=0, help="initialisation and data order")
   p.add_argument("--split-seed", type=int, default=0,
                  help="which groups are held out (kept apart from --seed: a 2nd training seed "
@@ -162,12 +168,13 @@ def main():
     raise SystemExit(f"--crop-scale={args.crop_scale}: must be in (0, 1]")
   split = split_by_group(args.data, args.test_fraction, args.split_seed,
                          args.val_fraction if args.val_every else 0.0)
-  train_records = [split[f]["train"] for f in DOMAINS]
+  frames = video_frames.training_frames(args.data, args.video_every)
+  train_records = [split[f]["train"] + frames[f] for f in DOMAINS]
   val_records = [r for f in DOMAINS for r in split[f]["val"]]
   test = {f: split[f]["test"] for f in DOMAINS}
   for f in DOMAINS:
-    print(f"{f}: {len(split[f]['train'])} train, {len(split[f]['val'])} validation, "
-          f"{len(test[f])} test images "
+    print(f"{f}: {len(split[f]['train'])} train (+ {len(frames[f])} video frames), "
+          f"{len(split[f]['val'])} validation, {len(test[f])} test images "
           f"(held-out groups: {', '.join(split[f]['test_groups'])})", flush=True)
 
   names = args.variants.split(",")

@@ -5,6 +5,8 @@ import re
 import subprocess
 import sys
 
+import numpy as np
+
 from conftest import ROOT
 
 
@@ -37,3 +39,35 @@ def test_metrics_benchmark_prints_both_ratios():
   out = _run("metrics.py", "--pixels", "20000", "--repeats", "1", "--ssim-batch", "2")
   assert re.search(r"colorjax float32 vs skimage float64: [\d.]+x", out), out
   assert re.search(r"colorjax vs skimage float64: [\d.]+x", out), out
+
+
+def test_video_frames_add_usable_frames_of_each_clip_to_its_domain(tmp_path):
+  """benchmarks/video_frames.py: every N-th frame, fades skipped, resized, cached, by kind."""
+  import pytest
+  pytest.importorskip("av")
+  from PIL import Image
+  from test_video import make_video
+  sys.path.insert(0, ROOT)
+  from benchmarks import video_frames
+  clips = tmp_path / "data" / "video"
+  clips.mkdir(parents=True)
+  make_video(clips / "cartoon.mp4", n=10)                 # 64×48, coloured, moving square
+  make_video(clips / "film.mp4", n=6)
+  (clips / "manifest.csv").write_text("file,kind\ncartoon.mp4,3D-CGI animation\n"
+                                      "film.mp4,live action (with VFX)\n")
+  cache = tmp_path / "cache"
+  frames = video_frames.training_frames(str(tmp_path / "data"), 3, str(cache), short_side=24)
+  names = {d: [os.path.basename(r[1]) for r in recs] for d, recs in frames.items()}
+  assert names == {"animation": ["frame_00000.png", "frame_00003.png", "frame_00006.png",
+                                 "frame_00009.png"],
+                   "photos": ["frame_00000.png", "frame_00003.png"]}
+  assert all(r[0] == "file" for recs in frames.values() for r in recs)
+  assert Image.open(frames["animation"][0][1]).size == (32, 24)     # short side 24
+  os.remove(clips / "cartoon.mp4")                         # cached: not decoded again
+  assert video_frames.training_frames(str(tmp_path / "data"), 3, str(cache), 24) == frames
+  assert video_frames.training_frames(str(tmp_path / "data"), 0, str(cache), 24) == {
+      "animation": [], "photos": []}
+  # A fade (black) frame carries nothing to learn: skipped.
+  black = np.zeros((48, 64, 3), np.uint8)
+  assert not video_frames._usable(black) and video_frames._usable(
+      np.asarray(Image.open(frames["photos"][0][1]).convert("RGB").resize((64, 48))))
