@@ -132,8 +132,7 @@ def main():
                       help="training crops: side in [crop_scale, 1] × the short side, at random "
                            "(config.data.crop_scale; 1 = the recipe's crops)")
   parser.add_argument("--video_every", type=int, default=0,
-                      help="also train on every N-th frame of the data's video clips "
-                           "(benchmarks/video_frames.py; 0 = the photos and Sintel frames only)")
+                      help=video_frames.HELP)
   parser.add_argument("--select_by", choices=("l1", "delta_e"), default="l1",
                       help="the validation score that picks each model's step: mean L1 (the "
                            "recipe's validation loss) or mean ΔE00")

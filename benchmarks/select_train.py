@@ -8,26 +8,23 @@ and benchmarks/vivid.py, so both select models the same way.
 """
 from __future__ import annotations
 
+import functools
 import time
 
 import jax
 import numpy as np
 
-from colorjax import train
+from colorjax import evaluate, train
 from colorjax.data import pipeline
 
 
-def validation_delta_e(trainer: train.Trainer, state, records, config) -> float:
-  """Mean ΔE00 (CIEDE2000, sRGB rebuilt with the true L*) of the validation images' colours."""
-  from colorjax import evaluate
-  total, count = 0.0, 0
-  for batch in pipeline.eval_batches(records, config.image_size, 16):
-    fake, _ = trainer.eval_step(state.g.params, state.g.batch_stats,
-                                trainer.shard_batch(batch, whole=True))
-    keep = np.asarray(batch["mask"]) > 0
-    delta_e = np.asarray(evaluate._batch_metrics(batch["L"], fake, batch["ab"])["delta_e"])
-    total, count = total + float(delta_e[keep].sum()), count + int(keep.sum())
-  return total / max(count, 1)
+def validation_delta_e(apply, state, records, config) -> float:
+  """Mean ΔE00 of the validation images' colours (`evaluate.evaluate_records`), G applied
+  with `apply` = `evaluate.generator_apply(config)` (compiled once per run)."""
+  variables = {"params": state.g.params, "batch_stats": state.g.batch_stats}
+  scores = evaluate.evaluate_records(records, functools.partial(apply, variables),
+                                     config.image_size, 16)
+  return float(scores["delta_e"].mean())
 
 
 def train_best(config, records: list[list], val_records: list, steps: int, *,
@@ -46,6 +43,7 @@ def train_best(config, records: list[list], val_records: list, steps: int, *,
                                    hints=bool(config.model.hints),
                                    crop_scale=float(config.data.get("crop_scale", 1.0))))
   state = trainer.init(config.seed)
+  apply = evaluate.generator_apply(config) if select_by == "delta_e" else None
   warmup = int(round(steps * l1_only))
   best, curve = (float("inf"), steps, None, None), []
   t0 = time.time()
@@ -54,8 +52,8 @@ def train_best(config, records: list[list], val_records: list, steps: int, *,
     state, metrics = fn(state, trainer.shard_batch(next(it)))
     scored = val_every and ((step + 1) % val_every == 0 or step + 1 == steps)
     if scored:
-      score = train.validation_loss if select_by == "l1" else validation_delta_e
-      val = score(trainer, state, val_records, config)
+      val = (train.validation_loss(trainer, state, val_records, config) if select_by == "l1"
+             else validation_delta_e(apply, state, val_records, config))
       curve.append((step + 1, val))
       if val < best[0]:           # a copy: the train step donates (reuses) the state's buffers
         best = (val, step + 1, jax.tree.map(np.array, state), it.get_state())

@@ -19,6 +19,8 @@ import os
 import numpy as np
 
 CACHE = os.path.join(os.path.expanduser("~"), ".cache", "colorjax", "video_frames")
+HELP = ("also train on every N-th frame of the data's video clips (benchmarks/video_frames.py; "
+        "0 = the photos and Sintel frames only)")
 
 
 def clip_domain(kind: str) -> str:

@@ -152,8 +152,7 @@ def main():
                  help="training crops: side in [crop-scale, 1] × the short side "
                       "(config.data.crop_scale; 1 = the recipe's)")
   p.add_argument("--video-every", type=int, default=0,
-                 help="also train on every N-th frame of the data's video clips "
-                      "(benchmarks/video_frames.py; 0 = the photos and Sintel frames only)")
+                 help=video_frames.HELP)
   p.add_argument("--seed", type=int, default=0, help="initialisation and data order")
   p.add_argument("--split-seed", type=int, default=0,
                  help="which groups are held out (kept apart from --seed: a 2nd training seed "

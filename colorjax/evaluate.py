@@ -30,15 +30,20 @@ def _batch_metrics(L, ab_pred, ab_true):
   return metrics.image_metrics(pred, true)
 
 
+def generator_apply(config) -> Callable[..., jax.Array]:
+  """The jitted (variables, L, hints=None) → ab of `config`'s generator (inference mode,
+  float32): compiled once, for any variables of that shape (e.g. every validation step)."""
+  g_model, _ = models.build_models(config)
+  g_model = g_model.clone(dtype=jnp.float32)
+  return jax.jit(lambda v, L, hints=None: g_model.apply(v, L, hints=hints, train=False))
+
+
 def generator_predictor(config, variables) -> Callable[..., jax.Array]:
   """A jitted (L, hints=None) → ab function for a trained generator (inference mode, float32).
 
   `hints` [B,H,W,3] only for a hint model (`config.model.hints`); None = automatic mode.
   """
-  g_model, _ = models.build_models(config)
-  g_model = g_model.clone(dtype=jnp.float32)
-  apply = jax.jit(lambda v, L, hints=None: g_model.apply(v, L, hints=hints, train=False))
-  return functools.partial(apply, variables)
+  return functools.partial(generator_apply(config), variables)
 
 
 def evaluate_records(records: Sequence, predict_ab: Callable, image_size: int,
