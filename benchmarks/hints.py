@@ -14,8 +14,9 @@ clips, `benchmarks/video_frames.py`: at N = 8, 116 animation frames of *Big Buck
 every 4th Kodak image (kodim04, 08, ...) and every Sintel frame of every 3rd shot group (sorted
 by name, from the 2nd), split by group as the data README asks; a validation set (kodim02, 10,
 18 and Sintel groups 0, 6, 12, ...) is scored every `--val_every` steps and each model's best
-step is kept, as the recipe selects its best epoch (by mean L1, or `--select_by delta_e`:
-mean ΔE00). Then, on centre crops of the
+step is kept, as the recipe selects its best epoch (by mean L1, the hint model's given
+simulated hints as in training, `train.validation_loss`; or `--select_by delta_e`: mean ΔE00 in
+automatic mode). Then, on centre crops of the
 held-out images (`--eval_size`), for 0, 1, 2, 5, 10, 20 hints sampled from the truth (the same
 points for every method), prints ΔE00 and PSNR of: propagation alone (grey prior), each model
 alone, and each model with propagation (the model's prediction as the prior). Training is
@@ -86,14 +87,17 @@ def train_model(config, records: dict, val_records: list, steps: int, run_dir: s
   GAN + L1) with the project's Trainer and pipeline, scoring the validation images every
   `val_every` steps (`train.validation_loss`, the recipe's model selection); writes the
   checkpoint of the best-scoring step. Returns {"steps", "seconds", "best_step", ...} (reused
-  if already done; `video_every` only enters the reuse key: `records` already hold the frames)."""
+  if already done; `video_every` only enters the reuse key: `records` already hold the frames;
+  `val_hints`: whether the validation L1 gave a hint model hints, as it has since 2026-12-01)."""
   info_path = os.path.join(run_dir, "bench_train.json")
+  val_hints = bool(config.model.hints) and select_by == "l1"
   if os.path.exists(info_path):
     with open(info_path) as f:
       info = json.load(f)
     done = (info["steps"], info.get("l1_only"), info.get("val_every"), info.get("crop_scale", 1.0),
-            info.get("video_every", 0), info.get("select_by", "l1"))
-    if done == (steps, l1_only, val_every, config.data.crop_scale, video_every, select_by):
+            info.get("video_every", 0), info.get("select_by", "l1"), info.get("val_hints", False))
+    if done == (steps, l1_only, val_every, config.data.crop_scale, video_every, select_by,
+                val_hints):
       print(f"{config.name}: reusing {run_dir} ({steps} steps, {info['seconds']:.0f} s)", flush=True)
       return info
   os.makedirs(run_dir, exist_ok=True)
@@ -105,7 +109,7 @@ def train_model(config, records: dict, val_records: list, steps: int, run_dir: s
                    config.to_json_best_effort(sort_keys=True), None)
   mngr.close()
   info.update(l1_only=l1_only, val_every=val_every, crop_scale=config.data.crop_scale,
-              video_every=video_every, select_by=select_by,
+              video_every=video_every, select_by=select_by, val_hints=val_hints,
               batch=config.batch_size, image_size=config.image_size,
               train_images={k: len(v) for k, v in records.items()})
   with open(info_path, "w") as f:

@@ -100,7 +100,7 @@ def train_step(state: GANState, batch: dict, *, g_model, d_model, tx_g, tx_d,
 
 def eval_step(g_params, g_stats, batch: dict, *, g_model) -> tuple[jax.Array, jax.Array]:
   """Inference-mode prediction and per-image L1 (normalised ab) for a batch (its "hints", if
-  any, go to G; validation batches carry none: a hint model is selected in automatic mode)."""
+  any, go to G)."""
   fake = g_model.apply({"params": g_params, "batch_stats": g_stats}, batch["L"],
                        hints=batch.get("hints"), train=False)
   return fake, jnp.abs(fake - batch["ab"]).mean(axis=(1, 2, 3))
@@ -260,10 +260,17 @@ def _all_finite(tree) -> jax.Array:
 
 
 def validation_loss(trainer: Trainer, state: GANState, records, config) -> float:
-  """Mean L1 between predicted and true normalised ab over the validation records."""
+  """Mean L1 between predicted and true normalised ab over the validation records.
+
+  A hint model is scored on the task it is trained for: each validation image gets simulated
+  hints from the training distribution (fixed per image; one in eight gets none). Measured on
+  three seeds (README, "A hint-conditioned model"), the steps this keeps follow hints better
+  than those kept by the automatic-mode score, and are no worse without hints on average.
+  """
   total, count = 0.0, 0.0
   bs = _eval_batch_size(config)
-  for batch in pipeline.eval_batches(records, config.image_size, bs):
+  hints = bool(config.model.get("hints", False))
+  for batch in pipeline.eval_batches(records, config.image_size, bs, hints=hints):
     _, l1 = trainer.eval_step(state.g.params, state.g.batch_stats,
                               trainer.shard_batch(batch, whole=True))
     mask = batch["mask"]

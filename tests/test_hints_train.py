@@ -102,6 +102,43 @@ def test_pipeline_hints_are_fixed_by_seed_and_position_and_only_for_hint_models(
   np.testing.assert_array_equal(next(it2)["hints"], want)
 
 
+def test_a_hint_model_is_validated_with_fixed_simulated_hints():
+  """The kept epoch of a hint model is chosen on the task it is trained for: its validation
+  batches carry simulated hints, the same at every score; an automatic model's carry none."""
+  config = config_lib.finalize(make_tiny_config(**{"model.hints": True}))
+  records = train.domain_records(config)["toon"].train[:6]
+  a, b = (list(pipeline.eval_batches(records, 32, 4, hints=True)) for _ in range(2))
+  for x, y in zip(a, b):
+    np.testing.assert_array_equal(x["hints"], y["hints"])
+  assert a[1]["hints"][2:].max() == 0                          # padding: no hints
+  m = np.concatenate([x["hints"][..., 2] for x in a]) > 0
+  ab = np.concatenate([x["ab"] for x in a])
+  hint_ab = np.concatenate([x["hints"][..., :2] for x in a])
+  assert m.any() and np.abs(hint_ab[m] - ab[m]).mean() < 0.1
+  assert "hints" not in next(pipeline.eval_batches(records, 32, 4))
+  # validation_loss is the eval loss given those hints, not without them.
+  trainer = train.Trainer(config)
+
+  def open_hints(path, x):       # a new hint model barely reacts to hints: make it
+    key = jax.tree_util.keystr(path)
+    if "encoder" in key and "conv1" in key and "kernel" in key:
+      return x.at[..., 1:, :].set(30 * jax.random.normal(jax.random.key(0), x[..., 1:, :].shape))
+    return x
+  st = trainer.init(0)
+  st = st.replace(g=st.g.replace(params=jax.tree_util.tree_map_with_path(open_hints, st.g.params)))
+
+  def mean_l1(with_hints):
+    total = count = 0.0
+    for batch in pipeline.eval_batches(records, 32, 4, hints=with_hints):
+      _, l1 = trainer.eval_step(st.g.params, st.g.batch_stats, trainer.shard_batch(batch, True))
+      total += float(np.sum(np.asarray(l1) * batch["mask"]))
+      count += float(batch["mask"].sum())
+    return total / count
+  loss = train.validation_loss(trainer, st, records, config)
+  assert loss == pytest.approx(mean_l1(True), rel=1e-7)
+  assert abs(mean_l1(True) - mean_l1(False)) > 1e-5 * loss      # the hints change the loss
+
+
 # --- The generator's hint input -------------------------------------------------------------
 
 

@@ -91,28 +91,43 @@ def _worker_init(worker_index: int, worker_count: int) -> None:
   signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-def _eval_map(record, size: int):
+VAL_HINT_SEED = 17          # validation hints: fixed per example, the same at every score
+
+
+def _eval_map(record, size: int, hints: bool = False, index: int = 0):
   example = decode.load_example(record, size, None)
   if "bad" in example:
     logging.warning("skipping %s", example["bad"])
-    return {"L": np.zeros((size, size, 1), np.float32), "ab": np.zeros((size, size, 2), np.float32),
-            "mask": np.float32(0)}
+    return _blank(size, hints)
+  if hints:
+    rng = np.random.default_rng((VAL_HINT_SEED, index))
+    example["hints"] = hints_lib.simulate_hints(example["ab"], rng)
   return {**example, "mask": np.float32(1)}
 
 
+def _blank(size: int, hints: bool) -> dict:
+  """A masked-out example (an unusable image, or padding of the last batch)."""
+  blank = {"L": np.zeros((size, size, 1), np.float32), "ab": np.zeros((size, size, 2), np.float32),
+           "mask": np.float32(0)}
+  if hints:
+    blank["hints"] = np.zeros((size, size, 3), np.float32)
+  return blank
+
+
 def eval_batches(records: Sequence, image_size: int, batch_size: int,
-                 workers: int = 0) -> Iterator[dict]:
+                 workers: int = 0, hints: bool = False) -> Iterator[dict]:
   """Batches over `records` in order, centre-cropped; unusable images and padding have mask 0.
 
   Each batch also carries "index": the position of each example in `records` (-1 = padding).
+  With `hints` (validating a hint model) each example also gets "hints" [S,S,3]: simulated
+  user hints drawn as in training (`colorjax.hints.simulate_hints`), seeded by its position,
+  so every score of a run sees the same hints.
   """
   n = len(records)
   padded = -(-n // batch_size) * batch_size
   ds = grain.MapDataset.range(padded).map(
-      lambda i: {**(_eval_map(records[i], image_size) if i < n else
-                    {"L": np.zeros((image_size, image_size, 1), np.float32),
-                     "ab": np.zeros((image_size, image_size, 2), np.float32),
-                     "mask": np.float32(0)}), "index": np.int64(i if i < n else -1)})
+      lambda i: {**(_eval_map(records[i], image_size, hints, i) if i < n else
+                    _blank(image_size, hints)), "index": np.int64(i if i < n else -1)})
   it = ds.to_iter_dataset(grain.ReadOptions(num_threads=max(1, workers) * 2)).batch(batch_size)
   if workers > 0:
     _ensure_flags_parsed()
