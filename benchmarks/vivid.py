@@ -4,6 +4,8 @@
                                   [--val-every 50] [--crop-scale 1] [--video-every 0]
                                   [--data /work/shared/data]
                                   [--out runs/bench_vivid]
+  python benchmarks/vivid.py --frontier runs/a,runs/b --out docs   # redraw, no training
+  python benchmarks/vivid.py --pool runs/f0,runs/f1,runs/f2,runs/f3 --out runs/pooled
 
 Data: /work/shared/data's Kodak photos (domain `photos`, movie-like) and Sintel frames
 (`animation`). Test images are held out by group (manifest.csv): whole Sintel shots, so no
@@ -16,21 +18,26 @@ is scored every `--val-every` steps and each model's best step colorizes the tes
 (centre crops at `--size`), as the recipe selects its best epoch (`--val-every 0`: the final
 parameters, as measured before). `--crop-scale` < 1 trains on random zoomed-in crops;
 `--video-every N` adds every N-th frame of the data's video clips to the training images
-(`benchmarks/video_frames.py`).
+(`benchmarks/video_frames.py`). `--folds K --fold k` holds out fold k of K folds of whole
+groups instead; run every k, then `--pool` their OUT dirs: every image is tested once, by the
+run that did not train on it (24 photos instead of 6).
 
 Variants: `recipe` = configs/default.py's loss (L1 λ = 100 + GAN); `vivid` = the
 classification head (rebalanced soft cross-entropy + GAN, no L1; configs/vivid.py's loss
-options, annealed mean T = 0.6); `colorful`
-= the recipe plus a colourfulness-gap term (λ_M = --colorfulness-weight); `vivid_l1` = vivid
-plus L1 (λ = 10) on the annealed mean. `NAME:λ_M` adds the colourfulness-gap term with that
-weight to any variant (e.g. `colorful:0.3`, `vivid_l1:0.1`). All are automatic models
-(`config.model.hints = False`).
+options, annealed mean T = 0.6); `vivid_nr` = vivid without class rebalancing (λ = 1: the
+plain soft cross-entropy, so the predicted distribution is the model's calibrated belief and
+only the decoding temperature adds colour); `colorful` = the recipe plus a colourfulness-gap
+term (λ_M = --colorfulness-weight); `vivid_l1` = vivid plus L1 (λ = 10) on the annealed
+mean. `NAME:λ_M` adds the colourfulness-gap term with that weight to any variant (e.g.
+`colorful:0.3`, `vivid_l1:0.1`). All are automatic models (`config.model.hints = False`).
 
 `--temperatures` also scores each classification model decoded at other annealed-mean
-temperatures (no retraining: T is a decoding choice). Prints per variant × domain: colourfulness relative to the truth's, ΔE00 (mean, 95% bootstrap
-CI) beside grey's (ab = 0) and the recipe's, SSIM; steps and training seconds. Writes
+temperatures (no retraining: T is a decoding choice). Prints per variant × domain:
+colourfulness relative to the truth's, ΔE00 (mean, 95% bootstrap CI) beside grey's (ab = 0)
+and the recipe's, SSIM; steps and training seconds. Writes
 OUT/summary.json, OUT/per_image.csv, OUT/samples_<domain>.png (the same test images from every
-variant) and OUT/table.md.
+variant), OUT/table.md and, with `--temperatures`, OUT/frontier.png: colourfulness against ΔE00
+per decoded T beside the recipe, grey and issue 16's goal region.
 """
 from __future__ import annotations
 
@@ -55,11 +62,12 @@ from colorjax import ab_bins, config_lib, evaluate, report, study  # noqa: E402
 DOMAINS = {"animation": "cartoon", "photos": "movie"}   # shared-data folder → config domain
 
 
-def split_by_group(data: str, test_fraction: float, seed: int,
-                   val_fraction: float = 0.0) -> dict[str, dict[str, list]]:
+def split_by_group(data: str, test_fraction: float, seed: int, val_fraction: float = 0.0,
+                   folds: int = 0, fold: int = 0) -> dict[str, dict[str, list]]:
   """{folder: {"train", "val", "test": records, "test_groups"}}, whole groups held out per
-  folder: test groups first, then validation groups, from one seeded order (so the test set
-  does not depend on `val_fraction`)."""
+  folder from one seeded order: the test groups first (the first `test_fraction` of the
+  images, or with `folds` > 0 fold number `fold` of a split into that many folds of about
+  equal size), then validation groups (so the test set does not depend on `val_fraction`)."""
   groups: dict[str, dict[str, list]] = {}
   with open(os.path.join(data, "manifest.csv"), newline="") as f:
     for row in csv.DictReader(f):
@@ -74,17 +82,40 @@ def split_by_group(data: str, test_fraction: float, seed: int,
   for folder, by_group in groups.items():
     names = sorted(by_group)
     order = [names[i] for i in rng.permutation(len(names))]
-    total, test, val, test_groups, val_groups = sum(map(len, by_group.values())), [], [], [], []
-    for name in order:                  # whole groups until each share is reached
-      if len(test) < test_fraction * total:
-        test += by_group[name]
-        test_groups.append(name)
-      elif len(val) < val_fraction * total:
-        val += by_group[name]
-        val_groups.append(name)
-    train_records = [r for n in names if n not in test_groups + val_groups for r in by_group[n]]
-    out[folder] = {"train": sorted(train_records), "val": sorted(val), "test": sorted(test),
+    total = sum(map(len, by_group.values()))
+    if folds:
+      test_groups = _folds(order, by_group, folds)[fold]
+    else:
+      test_groups = _take(order, by_group, test_fraction * total)
+    val_groups = _take([n for n in order if n not in test_groups], by_group,
+                       val_fraction * total)
+
+    def pick(chosen):
+      return sorted(r for n in chosen for r in by_group[n])
+    out[folder] = {"train": pick(n for n in names if n not in test_groups + val_groups),
+                   "val": pick(val_groups), "test": pick(test_groups),
                    "test_groups": sorted(test_groups)}
+  return out
+
+
+def _take(order: list[str], by_group: dict, images: float) -> list[str]:
+  """Whole groups, in order, until they hold at least `images` images."""
+  taken, count = [], 0
+  for name in order:
+    if count >= images:
+      break
+    taken.append(name)
+    count += len(by_group[name])
+  return taken
+
+
+def _folds(order: list[str], by_group: dict, folds: int) -> list[list[str]]:
+  """The groups dealt, in order, into `folds` folds, each to the one with the fewest images."""
+  out, sizes = [[] for _ in range(folds)], [0] * folds
+  for name in order:
+    k = sizes.index(min(sizes))
+    out[k].append(name)
+    sizes[k] += len(by_group[name])
   return out
 
 
@@ -100,15 +131,18 @@ def variant_config(spec: str, size: int, colorfulness_weight: float, seed: int =
   config.seed = seed
   config.data.crop_scale = crop_scale
   config.model.hints = False         # the study compares automatic models (demo.py takes hints)
-  if name in ("vivid", "vivid_l1"):
+  if name in ("vivid", "vivid_l1", "vivid_nr"):
     config.loss = vivid.get_config().loss
     config.loss.kind = "classification"
     config.loss.l1_weight = 10.0 if name == "vivid_l1" else 0.0
     config.loss.colorfulness_weight = 0.0
+    if name == "vivid_nr":
+      config.loss.rebalance_lambda = 1.0
   elif name == "colorful":
     config.loss.colorfulness_weight = colorfulness_weight
   elif name != "recipe":
-    raise SystemExit(f"--variants: unknown variant {name!r} (recipe, vivid, colorful, vivid_l1)")
+    raise SystemExit(f"--variants: unknown variant {name!r} "
+                     "(recipe, vivid, vivid_nr, colorful, vivid_l1)")
   if weight:
     try:
       config.loss.colorfulness_weight = float(weight)
@@ -157,16 +191,34 @@ def main():
   p.add_argument("--split-seed", type=int, default=0,
                  help="which groups are held out (kept apart from --seed: a 2nd training seed "
                       "is scored on the same test images)")
+  p.add_argument("--folds", type=int, default=0,
+                 help="hold out fold --fold of this many folds of whole groups instead of "
+                      "--test-fraction (run every fold, then --pool them: each image is "
+                      "tested once)")
+  p.add_argument("--fold", type=int, default=0)
   p.add_argument("--data", default="/work/shared/data")
   p.add_argument("--out", default="runs/bench_vivid")
+  p.add_argument("--frontier", default="",
+                 help="no training: draw OUT/frontier.png from earlier runs' OUT dirs, "
+                      "comma-separated (e.g. two seeds run with --temperatures)")
+  p.add_argument("--pool", default="",
+                 help="no training: pool the per-image results of earlier runs on disjoint "
+                      "test images (the --folds of one seed; comma-separated OUT dirs) into "
+                      "OUT's table.md, summary.json and frontier.png")
   args = p.parse_args()
+  if args.frontier:
+    return frontier_of(args.frontier.split(","), args.out)
+  if args.pool:
+    return pool(args.pool.split(","), args.out)
+  if args.folds and not 0 <= args.fold < args.folds:
+    raise SystemExit(f"--fold={args.fold}: must be in [0, --folds={args.folds})")
   if not os.path.exists(os.path.join(args.data, "manifest.csv")):
     raise SystemExit(f"--data={args.data}: no manifest.csv (the shared real images)")
   os.makedirs(args.out, exist_ok=True)
   if not 0 < args.crop_scale <= 1:
     raise SystemExit(f"--crop-scale={args.crop_scale}: must be in (0, 1]")
   split = split_by_group(args.data, args.test_fraction, args.split_seed,
-                         args.val_fraction if args.val_every else 0.0)
+                         args.val_fraction if args.val_every else 0.0, args.folds, args.fold)
   frames = video_frames.training_frames(args.data, args.video_every)
   train_records = [split[f]["train"] + frames[f] for f in DOMAINS]
   val_records = [r for f in DOMAINS for r in split[f]["val"]]
@@ -211,6 +263,8 @@ def main():
     samples = study._samples(predictors, test[folder], args.size, 16, rows, folder)
     report.sample_grid(samples, names, folder, {n: ["animation", "photos"] for n in names},
                        os.path.join(args.out, f"samples_{folder}.png"))
+  if extra:
+    frontier_chart({"": summary}, os.path.join(args.out, "frontier.png"))
   table = results_table(summary, [*names, *extra], runs)
   print(table)
   with open(os.path.join(args.out, "table.md"), "w") as f:
@@ -221,6 +275,115 @@ def main():
                              "test_groups": v["test_groups"]} for k, v in split.items()}},
               f, indent=2)
   print(f"wrote {args.out}/table.md, summary.json, per_image.csv, samples_*.png")
+
+
+def _finished(d: str, flag: str, name: str) -> str:
+  path = os.path.join(d, name)
+  if not os.path.exists(path):
+    raise SystemExit(f"{flag}: {path}: not found (a finished benchmarks/vivid.py run)")
+  return path
+
+
+def frontier_of(dirs: list[str], out: str) -> None:
+  """OUT/frontier.png of earlier runs, each labelled by its seed."""
+  summaries = {}
+  for d in dirs:
+    with open(_finished(d, "--frontier", "summary.json")) as f:
+      run = json.load(f)
+    summaries[f"seed {run['args']['seed']}"] = run["summary"]
+  os.makedirs(out, exist_ok=True)
+  frontier_chart(summaries, os.path.join(out, "frontier.png"))
+  print(f"wrote {out}/frontier.png")
+
+
+def pool(dirs: list[str], out: str) -> None:
+  """One table of runs on disjoint test images (the folds of one seed): every image's result
+  from the run that held it out, means and CIs over all of them."""
+  rows, runs, args = [], {}, []
+  for d in dirs:
+    rows += report.read_per_image(_finished(d, "--pool", "per_image.csv"))
+    with open(_finished(d, "--pool", "summary.json")) as f:
+      run = json.load(f)
+    args.append(run["args"])
+    for name, info in run["runs"].items():
+      r = runs.setdefault(name, {"best_step": [], "steps": info["steps"], "wall_s": 0.0})
+      r["best_step"].append(str(info["best_step"]))
+      r["wall_s"] += info["wall_s"]
+  if len({(a["seed"], a.get("split_seed"), a.get("folds")) for a in args}) > 1:
+    raise SystemExit("--pool: the runs differ in --seed, --split-seed or --folds")
+  tested = [(r["model"], r["image"]) for r in rows]
+  if len(set(tested)) < len(tested):
+    raise SystemExit("--pool: an image is tested by two runs (pool the folds of one seed)")
+  for r in runs.values():
+    r["best_step"] = "/".join(r["best_step"])
+  models = list(dict.fromkeys(r["model"] for r in rows))
+  summary = report.summarize(rows, models, list(DOMAINS))
+  names = [m for m in models if m != "gray"]
+  table = results_table(summary, names, runs)
+  print(table)
+  os.makedirs(out, exist_ok=True)
+  report.write_csv(os.path.join(out, "per_image.csv"), rows, report.ROW_FIELDS)
+  with open(os.path.join(out, "table.md"), "w") as f:
+    f.write(table + "\n")
+  with open(os.path.join(out, "summary.json"), "w") as f:
+    json.dump({"args": {"seed": args[0]["seed"], "pooled": dirs}, "runs": runs,
+               "summary": summary}, f, indent=2)
+  frontier_chart({"": summary}, os.path.join(out, "frontier.png"))
+  print(f"wrote {out}/table.md, summary.json, per_image.csv, frontier.png")
+
+
+def frontier_chart(summaries: dict[str, list], path: str) -> None:
+  """Per test domain, colourfulness (% of the truth's) against ΔE00 (% vs the same run's
+  recipe) of every classification variant at each decoded T (a line per model and run: T is a
+  decoding choice), beside each run's recipe and grey and issue 16's goal region (≥ 80%,
+  ≤ +5%). `summaries`: {run label: report.summarize rows}."""
+  from configs import vivid
+  plt = report._plt()
+  fig, axes = plt.subplots(1, len(DOMAINS), figsize=(5.6 * len(DOMAINS), 4.6))
+  default_t = vivid.get_config().loss.temperature
+  styles = ["-", "--", ":", "-."]
+  for ax, domain in zip(axes, DOMAINS):
+    ax.fill_between([80, 1000], -1000, 5, color="#519e3e", alpha=0.12,
+                    label="goal (≥ 80%, ≤ +5%)")
+    xs, ys = [], []
+    for k, (run, summary) in enumerate(summaries.items()):
+      base = report.lookup(summary, "recipe", domain)
+
+      def point(model):
+        r = report.lookup(summary, model, domain)
+        xy = (100 * r["colorfulness_pred_mean"] / r["colorfulness_true_mean"],
+              100 * (r["delta_e_mean"] / base["delta_e_mean"] - 1))
+        xs.append(xy[0]), ys.append(xy[1])
+        return xy
+      suffix = f" ({run})" if run else ""
+      names = [r["model"] for r in summary if r["domain"] == domain and "@T=" not in r["model"]]
+      for i, name in enumerate(names):
+        decoded = {default_t: name, **{float(r["model"].split("@T=")[1]): r["model"]
+                                       for r in summary if r["domain"] == domain
+                                       and r["model"].startswith(f"{name}@T=")}}
+        if len(decoded) < 2:
+          continue
+        temps = sorted(decoded)
+        line, = ax.plot(*zip(*[point(decoded[t]) for t in temps]), "o" + styles[k % 4], ms=4,
+                        color=f"C{i}", label=name + suffix)
+        for t in temps:
+          ax.annotate(f"{t:g}", point(decoded[t]), xytext=(3, 3), textcoords="offset points",
+                      fontsize=7, color=line.get_color())
+      fill = "none" if k else "full"
+      ax.plot(*point("recipe"), "s", color=report.COLORS["truth"], fillstyle=fill,
+              label="recipe" + suffix)
+      ax.plot(*point("gray"), "D", color=report.COLORS["gray"], fillstyle=fill,
+              label="grey (ab = 0)" + suffix)
+    ax.set_xlim(-4, max(140, max(xs) + 10))
+    ax.set_ylim(min(-10, min(ys) - 3), max(ys) + 5)
+    ax.set_xlabel("colourfulness, % of the truth's")
+    ax.set_ylabel("ΔE00, % vs the recipe (lower is better)")
+    ax.set_title(f"test domain: {domain} (labels: annealed-mean T)", fontsize=10)
+    ax.grid(alpha=0.3)
+  axes[-1].legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+  fig.tight_layout()
+  fig.savefig(path, dpi=130)
+  plt.close(fig)
 
 
 def results_table(summary, names, runs) -> str:

@@ -290,20 +290,81 @@ def test_vivid_config_is_an_automatic_classification_model_at_the_measured_tempe
 
 def test_vivid_benchmark_compares_automatic_models(monkeypatch):
   """benchmarks/vivid.py starts from configs/demo.py (a hint model): every variant it trains
-  is automatic; `NAME:λ_M` adds the colourfulness-gap term; bad variants are refused."""
+  is automatic; `NAME:λ_M` adds the colourfulness-gap term; `vivid_nr` turns rebalancing off;
+  bad variants are refused."""
   monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))   # the import appends to it
   monkeypatch.syspath_prepend(ROOT)
   from benchmarks import vivid as bench
   configs = {s: bench.variant_config(s, 32, 0.5)
-             for s in ("recipe", "colorful", "colorful:0.1", "vivid", "vivid_l1:0.3")}
+             for s in ("recipe", "colorful", "colorful:0.1", "vivid", "vivid_l1:0.3", "vivid_nr")}
   assert all(not c.model.hints for c in configs.values())
   got = {s: (c.loss.kind, c.loss.l1_weight, c.loss.colorfulness_weight) for s, c in configs.items()}
   assert got == {"recipe": ("l1", 100.0, 0.0), "colorful": ("l1", 100.0, 0.5),
                  "colorful:0.1": ("l1", 100.0, 0.1), "vivid": ("classification", 0.0, 0.0),
-                 "vivid_l1:0.3": ("classification", 10.0, 0.3)}
+                 "vivid_l1:0.3": ("classification", 10.0, 0.3),
+                 "vivid_nr": ("classification", 0.0, 0.0)}
+  assert {s: c.loss.rebalance_lambda for s, c in configs.items()
+          if c.loss.kind == "classification"} == {"vivid": 0.5, "vivid_l1:0.3": 0.5, "vivid_nr": 1.0}
   for bad in ("sepia", "colorful:lots"):
     with pytest.raises(SystemExit, match="--variants"):
       bench.variant_config(bad, 32, 0.5)
+
+
+def test_vivid_benchmark_folds_test_every_image_once_and_never_train_on_it(tmp_path, monkeypatch):
+  """`--folds K --fold k`: over the K folds every image is held out exactly once, whole groups
+  at a time (a shot's frames never split between training and test); the default split does
+  not depend on the validation share."""
+  monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))
+  monkeypatch.syspath_prepend(ROOT)
+  from benchmarks import vivid as bench
+  lines = ["folder,file,group"]
+  lines += [f"animation,shot{g}_{i}.png,shot{g}" for g in range(7) for i in range(2 + g % 3)]
+  lines += [f"photos,kodim{i:02d}.png,kodak" for i in range(1, 11)]
+  (tmp_path / "manifest.csv").write_text("\n".join(lines) + "\n")
+  tested = {"animation": [], "photos": []}
+  for k in range(3):
+    split = bench.split_by_group(str(tmp_path), 0.25, 0, 0.1, folds=3, fold=k)
+    for folder, s in split.items():
+      tested[folder] += s["test"]
+      assert not set(s["test"]) & set(s["train"] + s["val"])
+      shots = {os.path.basename(r[1]).split("_")[0] for r in s["test"]}
+      assert shots.isdisjoint(os.path.basename(r[1]).split("_")[0] for r in s["train"])
+    assert len(split["photos"]["test"]) in (3, 4)
+  assert sorted(tested["photos"]) == sorted(
+      ("file", str(tmp_path / "photos" / f"kodim{i:02d}.png")) for i in range(1, 11))
+  assert len(tested["animation"]) == len(set(tested["animation"])) == 7 * 2 + 6
+  plain = [bench.split_by_group(str(tmp_path), 0.25, 0, v) for v in (0.0, 0.2)]
+  assert all(plain[0][f]["test"] == plain[1][f]["test"] for f in plain[0])
+
+
+def test_vivid_benchmark_pools_folds_into_one_table(tmp_path, monkeypatch, capsys):
+  """`--pool`: the folds' per-image results make one table over all their test images; runs
+  that tested the same image (two seeds, not folds) are refused."""
+  monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))
+  monkeypatch.syspath_prepend(ROOT)
+  from benchmarks import vivid as bench
+  from colorjax import report
+  dirs = []
+  for k in range(2):
+    rows = [{"model": m, "domain": d, "image": f"{d}/{k}_{i}.png", "delta_e": 10.0 + k,
+             "ssim": 0.9, "psnr": 25.0, "colorfulness_pred": c, "colorfulness_true": 40.0}
+            for m, c in (("recipe", 20.0), ("vivid", 36.0), ("gray", 0.0))
+            for d in bench.DOMAINS for i in range(3)]
+    dirs.append(str(tmp_path / f"f{k}"))
+    os.makedirs(dirs[-1])
+    report.write_csv(os.path.join(dirs[-1], "per_image.csv"), rows, report.ROW_FIELDS)
+    with open(os.path.join(dirs[-1], "summary.json"), "w") as f:
+      json.dump({"args": {"seed": 0, "split_seed": 0, "folds": 2},
+                 "runs": {m: {"best_step": 600, "steps": 600, "wall_s": 1.0}
+                          for m in ("recipe", "vivid")}}, f)
+  bench.pool(dirs, str(tmp_path / "pooled"))
+  summary = json.load(open(tmp_path / "pooled" / "summary.json"))["summary"]
+  vivid = report.lookup(summary, "vivid", "photos")
+  assert vivid["n"] == 6 and vivid["delta_e_mean"] == pytest.approx(10.5)
+  assert "vivid on photos: colourfulness 90% of truth (met" in capsys.readouterr().out
+  assert (tmp_path / "pooled" / "frontier.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  with pytest.raises(SystemExit, match="tested by two runs"):
+    bench.pool([dirs[0], dirs[0]], str(tmp_path / "twice"))
 
 
 # ---- comparing two studies --------------------------------------------------------------------
