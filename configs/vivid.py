@@ -17,10 +17,10 @@ At 300 steps the recipe plus the colourfulness-gap term
 plus L1 (λ = 10) kept the recipe's ΔE00 but fell to 54% on the photos, and with the gap term
 as well (λ_M = 0.1) reached 84% but cost +25% on Sintel. On those 6 test photos no run reached
 both >= 80% colourfulness and <= +5% ΔE00 (its photo ΔE00 was +4% to +22% above the recipe's;
-at the T where it reaches 80%, +16% to +18%). With every image tested once (4 folds, seed 0)
-the verdicts swap: the 24 photos meet both goals (86%, -0.3%), the 78 Sintel frames miss ΔE00
-(+21.1%). Without rebalancing (rebalance_lambda = 1) the photos stay at 57-66% of the truth's
-colourfulness at every T from 0.2 to 1.
+at the T where it reaches 80%, +16% to +18%). With every image tested once (4 folds) the
+24 photos meet both goals for seed 0 (86%, -0.3%) and just miss both for seed 1 (77%, +5.8%);
+the 78 Sintel frames miss ΔE00 for both (+21.1%, +18.6%). Without rebalancing
+(rebalance_lambda = 1) the photos stay at 57-66% of the truth's colourfulness at every T.
 Other variants stay one override away: --config.loss.kind=l1 --config.loss.l1_weight=100
 --config.loss.colorfulness_weight=0.1, or --config.loss.l1_weight=10 on this head.
 
