@@ -278,6 +278,7 @@ def main():
 
 
 def _finished(d: str, flag: str, name: str) -> str:
+  """The path of `name` in the run dir `d`, or a one-line error naming the flag and file."""
   path = os.path.join(d, name)
   if not os.path.exists(path):
     raise SystemExit(f"{flag}: {path}: not found (a finished benchmarks/vivid.py run)")
@@ -345,16 +346,15 @@ def frontier_chart(summaries: dict[str, list], path: str) -> None:
   for ax, domain in zip(axes, DOMAINS):
     ax.fill_between([80, 1000], -1000, 5, color="#519e3e", alpha=0.12,
                     label="goal (≥ 80%, ≤ +5%)")
-    xs, ys = [], []
+    seen = []                                   # every plotted point, for the axis limits
     for k, (run, summary) in enumerate(summaries.items()):
       base = report.lookup(summary, "recipe", domain)
 
       def point(model):
         r = report.lookup(summary, model, domain)
-        xy = (100 * r["colorfulness_pred_mean"] / r["colorfulness_true_mean"],
-              100 * (r["delta_e_mean"] / base["delta_e_mean"] - 1))
-        xs.append(xy[0]), ys.append(xy[1])
-        return xy
+        seen.append((100 * r["colorfulness_pred_mean"] / r["colorfulness_true_mean"],
+                     100 * (r["delta_e_mean"] / base["delta_e_mean"] - 1)))
+        return seen[-1]
       suffix = f" ({run})" if run else ""
       names = [r["model"] for r in summary if r["domain"] == domain and "@T=" not in r["model"]]
       for i, name in enumerate(names):
@@ -364,16 +364,17 @@ def frontier_chart(summaries: dict[str, list], path: str) -> None:
         if len(decoded) < 2:
           continue
         temps = sorted(decoded)
-        line, = ax.plot(*zip(*[point(decoded[t]) for t in temps]), "o" + styles[k % 4], ms=4,
-                        color=f"C{i}", label=name + suffix)
-        for t in temps:
-          ax.annotate(f"{t:g}", point(decoded[t]), xytext=(3, 3), textcoords="offset points",
-                      fontsize=7, color=line.get_color())
+        pts = [point(decoded[t]) for t in temps]
+        line, = ax.plot(*zip(*pts), "o" + styles[k % 4], ms=4, color=f"C{i}", label=name + suffix)
+        for t, xy in zip(temps, pts):
+          ax.annotate(f"{t:g}", xy, xytext=(3, 3), textcoords="offset points", fontsize=7,
+                      color=line.get_color())
       fill = "none" if k else "full"
       ax.plot(*point("recipe"), "s", color=report.COLORS["truth"], fillstyle=fill,
               label="recipe" + suffix)
       ax.plot(*point("gray"), "D", color=report.COLORS["gray"], fillstyle=fill,
               label="grey (ab = 0)" + suffix)
+    xs, ys = zip(*seen)
     ax.set_xlim(-4, max(140, max(xs) + 10))
     ax.set_ylim(min(-10, min(ys) - 3), max(ys) + 5)
     ax.set_xlabel("colourfulness, % of the truth's")
