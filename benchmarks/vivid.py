@@ -54,6 +54,8 @@ from colorjax import xla_flags  # noqa: E402
 
 xla_flags.apply()
 
+import flax.serialization  # noqa: E402
+import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks import select_train, video_frames  # noqa: E402
@@ -154,7 +156,8 @@ def variant_config(spec: str, size: int, colorfulness_weight: float, seed: int =
 
 def train_variant(config, train_records: list[list], val_records: list, steps: int,
                   val_every: int):
-  """(G variables, info) after `steps` GAN steps, of the best validation step if `val_every`."""
+  """(G variables, info, a*b* class prior or None) after `steps` GAN steps, of the best
+  validation step if `val_every`."""
   prior, info = None, {}
   if config.loss.kind == "classification":
     t0 = time.time()
@@ -165,7 +168,7 @@ def train_variant(config, train_records: list[list], val_records: list, steps: i
   state, _, trained = select_train.train_best(config, train_records, val_records, steps,
                                               val_every=val_every, ab_prior=prior)
   info.update(trained, wall_s=trained["seconds"])
-  return {"params": state.g.params, "batch_stats": state.g.batch_stats}, info
+  return {"params": state.g.params, "batch_stats": state.g.batch_stats}, info, prior
 
 
 def main():
@@ -196,6 +199,10 @@ def main():
                       "--test-fraction (run every fold, then --pool them: each image is "
                       "tested once)")
   p.add_argument("--fold", type=int, default=0)
+  p.add_argument("--save-params", action="store_true",
+                 help="also write each model's G variables (and class prior) to "
+                      "OUT/NAME.msgpack (flax.serialization), to decode them again without "
+                      "retraining")
   p.add_argument("--data", default="/work/shared/data")
   p.add_argument("--out", default="runs/bench_vivid")
   p.add_argument("--frontier", default="",
@@ -234,12 +241,15 @@ def main():
     config = variant_config(name, args.size, args.colorfulness_weight, args.seed, args.crop_scale)
     print(f"training {name}: {args.steps} steps, batch {config.batch_size}, {args.size} px, "
           f"loss {config.loss.to_dict()}", flush=True)
-    variables, info = train_variant(config, train_records, val_records, args.steps,
-                                    args.val_every)
+    variables, info, prior = train_variant(config, train_records, val_records, args.steps,
+                                           args.val_every)
     runs[name] = info
     kept = (f", best validation L1 {info['best_val_l1']:.4f} at step {info['best_step']}"
             if args.val_every else "")
     print(f"  {name}: {info['wall_s']:.0f} s{kept}", flush=True)
+    if args.save_params:
+      with open(os.path.join(args.out, f"{name}.msgpack"), "wb") as f:
+        f.write(flax.serialization.to_bytes({**jax.device_get(variables), "ab_prior": prior}))
     predictors[name] = evaluate.generator_predictor(config, variables)
     rows += [{"model": name, **r} for r in
              evaluate.evaluate_domains(predictors[name], test, args.size, 16)]

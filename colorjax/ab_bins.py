@@ -13,14 +13,16 @@ the 262 cells here (every in-gamut a*b* is within half a cell diagonal, 5·√2,
 Everything a pixel needs, for a*b* in Lab units (a, b ≈ −110…110):
 
 * soft encoding (the training target): the `SOFT_NEIGHBOURS` = 5 nearest centres c_k weighted
-  by exp(−|ab − c_k|² / 2σ²), σ = `SOFT_SIGMA` = 5, normalised to sum 1;
+  by exp(−|ab − c_k|² / 2σ²), σ = `SOFT_SIGMA` = 5, normalised to sum 1 (`soft_encode`, over
+  all K centres; `soft_encode_local`, the same over the 5×5 cells around the pixel, which hold
+  the 5 nearest for every sRGB colour and cost a tenth);
 * class rebalancing: with p̃ the empirical bin prior smoothed by a Gaussian of σ = 5 over the
   a*b* plane, w_q ∝ ((1 − λ) p̃_q + λ / K)⁻¹, λ = 0.5, scaled so that Σ_q p̃_q w_q = 1 (mean 1
   under the prior); a pixel's weight is w of its nearest bin;
 * annealed-mean decoding: H_T(z) = Σ_q c_q · softmax(log z / T)_q, T = 0.38, which is the
   expectation of the predicted distribution z at T = 1 and its mode as T → 0.
 
-JAX functions (`soft_encode`, `annealed_mean`) are jittable; the prior is NumPy (computed once
+JAX functions (`soft_encode`, `soft_encode_local`, `annealed_mean`) are jittable; the prior is NumPy (computed once
 per run from its training images, see `prior_from_records`) and enters the step as a constant.
 """
 from __future__ import annotations
@@ -45,6 +47,7 @@ REBALANCE_LAMBDA = 0.5  # mix of the smoothed prior with the uniform distributio
 TEMPERATURE = 0.38     # annealed-mean temperature
 PRIOR_FILE = "ab_prior.json"   # in a run's workdir
 PRIOR_MAX_IMAGES = 256         # training images read for the prior (evenly spaced subset)
+WINDOW = 2             # soft_encode_local: candidate cells within ±WINDOW of the pixel's cell
 _FACE_LEVELS = 513
 _INSIDE_LEVELS = 33
 
@@ -93,19 +96,64 @@ def soft_encode(ab: jax.Array, k: int = SOFT_NEIGHBOURS,
                 sigma: float = SOFT_SIGMA) -> tuple[jax.Array, jax.Array]:
   """Soft-encoded targets of a*b* [..., 2] (Lab units) → (z [..., K] float32, nearest bin
   [...] int32): z_q ∝ exp(−|ab − c_q|² / 2σ²) on the k nearest centres, 0 elsewhere, sum 1.
-
-  The k nearest are found by k − 1 rounds of "smallest distance above the last" (lax.top_k
-  sorts and costs ~40× more on XLA:CPU); centres tied at the k-th distance are all kept.
+  Centres tied at the k-th distance are all kept (a*b* = 0, black: the centre and its 4
+  neighbours).
   """
   ab = jnp.asarray(ab, jnp.float32)
   d2 = _sq_dist(ab, jnp.asarray(centers()))
-  nearest = jnp.min(d2, axis=-1, keepdims=True)
-  kth = nearest
+  z = _gaussian_weights(d2, _kth_smallest(d2, k), sigma)
+  return z, jnp.argmin(d2, axis=-1).astype(jnp.int32)
+
+
+def _kth_smallest(d2: jax.Array, k: int) -> jax.Array:
+  """The k-th smallest of d2 [..., N] along its last axis, ties counted ([..., 1]): k − 1
+  rounds of "smallest above the last" that stop once k values are at or below it (lax.top_k
+  sorts and costs ~40× more on XLA:CPU)."""
+  kth = jnp.min(d2, axis=-1, keepdims=True)
   for _ in range(k - 1):
-    kth = jnp.min(jnp.where(d2 > kth, d2, jnp.inf), axis=-1, keepdims=True)
+    enough = jnp.sum(d2 <= kth, axis=-1, keepdims=True) >= k
+    above = jnp.min(jnp.where(d2 > kth, d2, jnp.inf), axis=-1, keepdims=True)
+    kth = jnp.where(enough, kth, above)
+  return kth
+
+
+def _gaussian_weights(d2: jax.Array, kth: jax.Array, sigma: float) -> jax.Array:
+  """exp(−d2 / 2σ²) where d2 [..., N] ≤ kth [..., 1], 0 elsewhere, normalised to sum 1 along
+  the last axis."""
+  nearest = jnp.min(d2, axis=-1, keepdims=True)
   # Distances relative to the nearest before exp: same ratios, no underflow far from the gamut.
   z = jnp.where(d2 <= kth, jnp.exp((nearest - d2) / (2.0 * sigma * sigma)), 0.0)
-  return z / z.sum(axis=-1, keepdims=True), jnp.argmin(d2, axis=-1).astype(jnp.int32)
+  return z / z.sum(axis=-1, keepdims=True)
+
+
+def soft_encode_local(ab: jax.Array, k: int = SOFT_NEIGHBOURS, sigma: float = SOFT_SIGMA
+                      ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+  """`soft_encode` over the (2·WINDOW + 1)² = 25 cells around each pixel's own cell instead of
+  all K bins: ab [..., 2] (Lab units) → (bins [..., 25] int32, z [..., 25] float32 summing to
+  1 over them, nearest bin [...] int32, exact [] bool).
+
+  Out-of-gamut cells in the window get z = 0 (and bin index 0). The result equals
+  `soft_encode`'s wherever no centre outside the window is as near as the k-th nearest inside
+  it, which `exact` checks for every pixel (a centre outside lies at least 10·WINDOW + 5 units
+  away; for sRGB colours the 5th nearest is at most 18.5). Callers fall back to `soft_encode`
+  when it is False. Window cells are in (a, b) order, as the bins are, so ties at the nearest
+  resolve to the same bin as `soft_encode`'s argmin.
+  """
+  ab = jnp.asarray(ab, jnp.float32)
+  table, off = _cell_table(WINDOW)
+  r = np.arange(-WINDOW, WINDOW + 1)
+  offsets = np.stack(np.meshgrid(r, r, indexing="ij"), -1).reshape(-1, 2)    # (a, b) order
+  cell = jnp.round(ab / GRID).astype(jnp.int32)
+  cand = jnp.clip(cell[..., None, :] + offsets, -off, off)                   # [..., 25, 2]
+  bins = jnp.asarray(table, jnp.int32)[cand[..., 0] + off, cand[..., 1] + off]
+  d = ab[..., None, :] - cand.astype(jnp.float32) * GRID
+  d2 = jnp.where(bins >= 0, d[..., 0] * d[..., 0] + d[..., 1] * d[..., 1], jnp.inf)
+  first = jnp.take_along_axis(bins, jnp.argmin(d2, axis=-1)[..., None], axis=-1)[..., 0]
+  # The nearest point of a cell outside the window, per pixel.
+  outside = jnp.minimum((cell + WINDOW + 1) * GRID - ab, ab - (cell - WINDOW - 1) * GRID).min(-1)
+  kth = _kth_smallest(d2, k)
+  exact = jnp.all(kth[..., 0] < outside * outside)
+  return jnp.maximum(bins, 0), _gaussian_weights(d2, kth, sigma), first, exact
 
 
 def annealed_mean(logits: jax.Array, temperature: float = TEMPERATURE) -> jax.Array:
@@ -126,10 +174,11 @@ def annealed_mean(logits: jax.Array, temperature: float = TEMPERATURE) -> jax.Ar
 # ---------------------------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=None)
-def _cell_table() -> tuple[np.ndarray, int]:
-  """Grid cell → bin index (-1 outside the gamut) over a square of cells, and its offset."""
+def _cell_table(pad: int = 0) -> tuple[np.ndarray, int]:
+  """Grid cell → bin index (-1 outside the gamut) over a square of cells with at least
+  `pad` + 1 empty rings around the gamut's, and its offset."""
   cells = np.round(centers() / GRID).astype(np.int64)
-  off = int(np.abs(cells).max()) + 1
+  off = int(np.abs(cells).max()) + 1 + pad
   table = np.full((2 * off + 1, 2 * off + 1), -1, np.int64)
   table[cells[:, 0] + off, cells[:, 1] + off] = np.arange(len(cells))
   return table, off

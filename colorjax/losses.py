@@ -45,16 +45,35 @@ def l1(ab_pred: jax.Array, ab_true: jax.Array) -> jax.Array:
 
 
 def rebalanced_cross_entropy(logits: jax.Array, ab_true: jax.Array, class_weights: jax.Array,
-                             soft_sigma: float = ab_bins.SOFT_SIGMA) -> jax.Array:
+                             soft_sigma: float = ab_bins.SOFT_SIGMA, local: bool = True
+                             ) -> jax.Array:
   """Zhang et al.'s multinomial loss: mean over pixels of w_{q*} · −Σ_k z_k log p_k.
 
   `logits` [..., K]; `ab_true` [..., 2] normalised (ab/110); `class_weights` [K] from
   `ab_bins.rebalance_weights`. z: the 5-nearest-centre soft encoding (σ = `soft_sigma`).
+  `local` (the default) encodes over each pixel's 25 neighbouring cells
+  (`ab_bins.soft_encode_local`, 5× faster on a CPU) and writes the loss as
+  logsumexp(ẑ) − Σ_k z_k ẑ_k over them (Σ z = 1); where that encoding is not exact for some
+  pixel (colours far outside sRGB) the whole batch takes the dense path, `local=False`.
   """
-  z, nearest = ab_bins.soft_encode(color.denormalize_ab(ab_true.astype(jnp.float32)),
-                                   sigma=soft_sigma)
-  ce = -(z * jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)).sum(axis=-1)
-  return (jnp.asarray(class_weights)[nearest] * ce).mean()
+  ab = color.denormalize_ab(ab_true.astype(jnp.float32))
+  logits = logits.astype(jnp.float32)
+  w = jnp.asarray(class_weights)
+
+  def dense():
+    z, nearest = ab_bins.soft_encode(ab, sigma=soft_sigma)
+    return (w[nearest] * -(z * jax.nn.log_softmax(logits, axis=-1)).sum(axis=-1)).mean()
+
+  if not local:
+    return dense()
+  bins, z, nearest, exact = ab_bins.soft_encode_local(ab, sigma=soft_sigma)
+
+  def sparse():
+    picked = jnp.take_along_axis(logits, bins, axis=-1)
+    ce = jax.nn.logsumexp(logits, axis=-1) - (z * picked).sum(axis=-1)
+    return (w[nearest] * ce).mean()
+
+  return jax.lax.cond(exact, sparse, dense)
 
 
 def colorfulness_gap(L: jax.Array, ab_pred: jax.Array, ab_true: jax.Array) -> jax.Array:

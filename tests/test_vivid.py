@@ -59,6 +59,50 @@ def test_soft_encoding_is_five_nearest_gaussian_weights_summing_to_one():
     idx = order[i, :5]
     want = np.exp(-d2[i, idx] / (2 * 5.0 ** 2))
     np.testing.assert_allclose(z[i, idx], want / want.sum(), rtol=1e-4, atol=1e-7)
+  # Ties: black (a*b* = 0) is its own centre and the 4 at distance 10, not more.
+  z0, _ = ab_bins.soft_encode(jnp.zeros((1, 2)))
+  kept = ab_bins.centers()[np.flatnonzero(np.asarray(z0)[0])]
+  np.testing.assert_array_equal(np.abs(kept).sum(1), [10, 10, 0, 10, 10])
+
+
+def _dense(bins, z):
+  out = np.zeros((*z.shape[:-1], ab_bins.num_bins()), np.float32)
+  np.put_along_axis(out, bins, 0.0, axis=-1)        # padding cells point at bin 0 with z = 0
+  np.add.at(out.reshape(-1, out.shape[-1]),
+            (np.repeat(np.arange(z.shape[0]), z.shape[1]), bins.ravel()), z.ravel())
+  return out
+
+
+def test_local_soft_encoding_equals_the_dense_one_on_srgb_colours():
+  rng = np.random.default_rng(3)
+  rgb = rng.random((4000, 3))
+  rgb[:500, rng.integers(0, 3, 500)] = rng.integers(0, 2, (500, 1))   # gamut faces
+  ab = color.rgb_to_lab(rgb)[:, 1:]
+  # grey (ties among 4 neighbours at 10), a cell corner (4 tied nearest), gamut extremes
+  ab = np.concatenate([ab, [[0, 0], [5, 5], [-5, 15]],
+                       color.rgb_to_lab(np.eye(3))[:, 1:]]).astype(np.float32)
+  bins, z, nearest, exact = map(np.asarray, jax.jit(ab_bins.soft_encode_local)(jnp.asarray(ab)))
+  z_dense, nearest_dense = map(np.asarray, jax.jit(ab_bins.soft_encode)(jnp.asarray(ab)))
+  assert exact and bins.shape == z.shape == (len(ab), 25)
+  np.testing.assert_array_equal(nearest, nearest_dense)
+  np.testing.assert_allclose(_dense(bins, z), z_dense, atol=1e-6)
+
+
+def test_cross_entropy_takes_the_dense_path_where_the_local_encoding_is_not_exact():
+  rng = np.random.default_rng(4)
+  logits = jnp.asarray(rng.normal(size=(2, 3, 4, ab_bins.num_bins())), jnp.float32)
+  ab = color.rgb_to_lab(rng.random((2, 3, 4, 3)))[..., 1:] / 110.0
+  far = ab.copy()
+  far[0, 0, 0] = (1.6, -1.6)                         # 176, -176: no bin within the window
+  w = jnp.asarray(rng.uniform(0.5, 2.0, ab_bins.num_bins()), jnp.float32)
+  assert not ab_bins.soft_encode_local(jnp.asarray(far * 110.0))[3]
+  for target in (ab, far):
+    target = jnp.asarray(target, jnp.float32)
+    loss = {local: jax.value_and_grad(losses.rebalanced_cross_entropy)(logits, target, w,
+                                                                        local=local)
+            for local in (True, False)}
+    np.testing.assert_allclose(loss[True][0], loss[False][0], rtol=1e-6)
+    np.testing.assert_allclose(loss[True][1], loss[False][1], rtol=1e-5, atol=1e-9)
 
 
 def test_rebalancing_weights_have_mean_one_under_the_smoothed_prior():
