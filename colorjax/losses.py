@@ -105,6 +105,7 @@ class ColourLoss:
     if self.kind == "classification" and class_weights is None:
       class_weights = np.ones(ab_bins.num_bins(), np.float32)
     self.class_weights = None if class_weights is None else np.asarray(class_weights, np.float32)
+    self.local_encoding = True   # read when the step is traced; benchmarks/vivid_step.py compares
 
   def decode(self, out: jax.Array) -> jax.Array:
     return decode(out, self.config)
@@ -115,7 +116,8 @@ class ColourLoss:
     m = {"g_l1": l1(fake, ab)}
     loss = self.l1_weight * m["g_l1"]
     if self.kind == "classification":
-      m["g_ce"] = rebalanced_cross_entropy(out, ab, self.class_weights, self.soft_sigma)
+      m["g_ce"] = rebalanced_cross_entropy(out, ab, self.class_weights, self.soft_sigma,
+                                           self.local_encoding)
       loss = loss + self.class_weight * m["g_ce"]
     if self.colorfulness_weight:
       m["g_colorfulness_gap"] = colorfulness_gap(L, fake, ab)

@@ -35,6 +35,15 @@ def test_convolution_census_times_every_convolution_of_the_step():
   assert re.search(r"sum of all convolutions: [\d.]+ s per step", out)
 
 
+def test_vivid_step_benchmark_times_three_steps_side_by_side():
+  out = _run("vivid_step.py", "--batch", "2", "--size", "32", "--rounds", "1",
+             "--encoder", "resnet10", "--width", "8")
+  times = dict(re.findall(r"^  (recipe|vivid, local encoding|vivid, dense encoding)\s+([\d.]+) ms",
+                          out, re.M))
+  assert len(times) == 3 and all(float(t) > 0 for t in times.values()), out
+  assert re.search(r"local / dense encoding: [\d.]+×", out), out
+
+
 def test_metrics_benchmark_prints_both_ratios():
   out = _run("metrics.py", "--pixels", "20000", "--repeats", "1", "--ssim-batch", "2")
   assert re.search(r"colorjax float32 vs skimage float64: [\d.]+x", out), out
