@@ -84,7 +84,8 @@ def main(argv=None):
   med = {k: statistics.median(s[3]) for k, s in steps.items()}
   for k, t in med.items():
     print(f"  {k:24s} {t * 1e3:8.1f} ms/step  {t / med['recipe']:5.2f}× the recipe's")
-  print(f"  local / dense encoding: {med['vivid, local encoding'] / med['vivid, dense encoding']:.2f}×")
+  ratio = med["vivid, local encoding"] / med["vivid, dense encoding"]
+  print(f"  local / dense encoding: {ratio:.2f}×")
   return med
 
 

@@ -15,15 +15,16 @@ Everything a pixel needs, for a*b* in Lab units (a, b ≈ −110…110):
 * soft encoding (the training target): the `SOFT_NEIGHBOURS` = 5 nearest centres c_k weighted
   by exp(−|ab − c_k|² / 2σ²), σ = `SOFT_SIGMA` = 5, normalised to sum 1 (`soft_encode`, over
   all K centres; `soft_encode_local`, the same over the 5×5 cells around the pixel, which hold
-  the 5 nearest for every sRGB colour and cost a tenth);
+  the 5 nearest for every sRGB colour, at a fifth of the cost on a CPU);
 * class rebalancing: with p̃ the empirical bin prior smoothed by a Gaussian of σ = 5 over the
   a*b* plane, w_q ∝ ((1 − λ) p̃_q + λ / K)⁻¹, λ = 0.5, scaled so that Σ_q p̃_q w_q = 1 (mean 1
   under the prior); a pixel's weight is w of its nearest bin;
 * annealed-mean decoding: H_T(z) = Σ_q c_q · softmax(log z / T)_q, T = 0.38, which is the
   expectation of the predicted distribution z at T = 1 and its mode as T → 0.
 
-JAX functions (`soft_encode`, `soft_encode_local`, `annealed_mean`) are jittable; the prior is NumPy (computed once
-per run from its training images, see `prior_from_records`) and enters the step as a constant.
+JAX functions (`soft_encode`, `soft_encode_local`, `annealed_mean`) are jittable; the prior is
+NumPy (computed once per run from its training images, see `prior_from_records`) and enters
+the step as a constant.
 """
 from __future__ import annotations
 
