@@ -6,6 +6,7 @@
                                   [--out runs/bench_vivid]
   python benchmarks/vivid.py --frontier runs/a,runs/b --out docs   # redraw, no training
   python benchmarks/vivid.py --pool runs/f0,runs/f1,runs/f2,runs/f3 --out runs/pooled
+  python benchmarks/vivid.py --redecode runs/f0,runs/f1 --adjust -0.5,0,0.5 --temperatures 0.6,1
 
 Data: /work/shared/data's Kodak photos (domain `photos`, movie-like) and Sintel frames
 (`animation`). Test images are held out by group (manifest.csv): whole Sintel shots, so no
@@ -37,7 +38,9 @@ colourfulness relative to the truth's, ΔE00 (mean, 95% bootstrap CI) beside gre
 and the recipe's, SSIM; steps and training seconds. Writes
 OUT/summary.json, OUT/per_image.csv, OUT/samples_<domain>.png (the same test images from every
 variant), OUT/table.md and, with `--temperatures`, OUT/frontier.png: colourfulness against ΔE00
-per decoded T beside the recipe, grey and issue 16's goal region.
+per decoded T beside the recipe, grey and issue 16's goal region. `--save-params` also keeps
+each model (OUT/NAME.msgpack: G's variables and the class prior), and `--redecode` decodes the
+saved classification models again, with a logit adjustment α besides T (`--adjust`).
 """
 from __future__ import annotations
 
@@ -56,10 +59,11 @@ xla_flags.apply()
 
 import flax.serialization  # noqa: E402
 import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks import select_train, video_frames  # noqa: E402
-from colorjax import ab_bins, config_lib, evaluate, report, study  # noqa: E402
+from colorjax import ab_bins, color, config_lib, evaluate, losses, models, report, study  # noqa: E402
 
 DOMAINS = {"animation": "cartoon", "photos": "movie"}   # shared-data folder → config domain
 
@@ -199,6 +203,15 @@ def main():
                       "--test-fraction (run every fold, then --pool them: each image is "
                       "tested once)")
   p.add_argument("--fold", type=int, default=0)
+  p.add_argument("--redecode", default="",
+                 help="no training: decode the classification models saved by earlier runs "
+                      "(--save-params; comma-separated OUT dirs, e.g. the folds of one seed) "
+                      "again, at every --adjust × --temperatures, and pool them with those "
+                      "runs' recipe and grey into OUT/table.md")
+  p.add_argument("--adjust", default="0",
+                 help="--redecode: logit adjustments α, comma-separated: decode "
+                      "softmax((ẑ − α·log w) / T), w the run's rebalancing weights (α = 1 "
+                      "undoes the rebalancing, α < 0 strengthens it)")
   p.add_argument("--save-params", action="store_true",
                  help="also write each model's G variables (and class prior) to "
                       "OUT/NAME.msgpack (flax.serialization), to decode them again without "
@@ -217,6 +230,9 @@ def main():
     return frontier_of(args.frontier.split(","), args.out)
   if args.pool:
     return pool(args.pool.split(","), args.out)
+  if args.redecode:
+    return redecode(args.redecode.split(","), args.out, _floats(args.adjust, "--adjust"),
+                    _floats(args.temperatures or "0.6", "--temperatures"))
   if args.folds and not 0 <= args.fold < args.folds:
     raise SystemExit(f"--fold={args.fold}: must be in [0, --folds={args.folds})")
   if not os.path.exists(os.path.join(args.data, "manifest.csv")):
@@ -285,6 +301,70 @@ def main():
                              "test_groups": v["test_groups"]} for k, v in split.items()}},
               f, indent=2)
   print(f"wrote {args.out}/table.md, summary.json, per_image.csv, samples_*.png")
+
+
+def _floats(text: str, flag: str) -> list[float]:
+  try:
+    return [float(x) for x in text.split(",")]
+  except ValueError:
+    raise SystemExit(f"{flag}={text}: expected comma-separated numbers") from None
+
+
+def adjusted_predictor(config, variables, alpha: float, temperature: float, log_w):
+  """(L, hints=None) → normalised ab of a classification model decoded as the annealed mean
+  of softmax((ẑ − α·log w) / T): logit adjustment by the rebalancing weights w [K]."""
+  g_model, _ = models.build_models(config)
+  shift = alpha * jnp.asarray(log_w, jnp.float32)
+
+  @jax.jit
+  def predict(L, hints=None):
+    logits = g_model.apply(variables, L, train=False, return_logits=True) - shift
+    return jnp.clip(color.normalize_ab(ab_bins.annealed_mean(logits, temperature)), -1.0, 1.0)
+  return predict
+
+
+def redecode(dirs: list[str], out: str, adjusts: list[float], temperatures: list[float]) -> None:
+  """One table, pooled over runs on disjoint test images, of their saved classification models
+  decoded at every (α, T), beside the runs' own recipe and grey rows."""
+  rows, runs = [], {}
+  for d in dirs:
+    rows += [r for r in report.read_per_image(_finished(d, "--redecode", "per_image.csv"))
+             if r["model"] in ("recipe", "gray")]
+    with open(_finished(d, "--redecode", "summary.json")) as f:
+      run = json.load(f)
+    a = run["args"]
+    split = split_by_group(a["data"], a["test_fraction"], a["split_seed"], 0.0, a["folds"],
+                           a["fold"])
+    test = {f: split[f]["test"] for f in DOMAINS}
+    runs.setdefault("recipe", run["runs"]["recipe"])
+    for name in [n for n in run["runs"] if "@" not in n]:
+      config = variant_config(name, a["size"], a["colorfulness_weight"], a["seed"],
+                              a["crop_scale"])
+      if config.loss.kind != "classification":
+        continue
+      with open(_finished(d, "--redecode (runs with --save-params)", f"{name}.msgpack"),
+                "rb") as f:
+        saved = flax.serialization.msgpack_restore(f.read())
+      log_w = np.log(losses.class_weights(config, np.asarray(saved["ab_prior"])))
+      variables = {"params": saved["params"], "batch_stats": saved["batch_stats"]}
+      for alpha in adjusts:
+        for t in temperatures:
+          label = f"{name}@α={alpha:g},T={t:g}"
+          runs.setdefault(label, run["runs"][name])
+          rows += [{"model": label, **r} for r in evaluate.evaluate_domains(
+              adjusted_predictor(config, variables, alpha, t, log_w), test, a["size"], 16)]
+  tested = [(r["model"], r["image"]) for r in rows]
+  if len(set(tested)) < len(tested):
+    raise SystemExit("--redecode: an image is tested by two runs (give the folds of one seed)")
+  names = [m for m in dict.fromkeys(r["model"] for r in rows) if m != "gray"]
+  summary = report.summarize(rows, [*names, "gray"], list(DOMAINS))
+  table = results_table(summary, names, runs)
+  print(table)
+  os.makedirs(out, exist_ok=True)
+  report.write_csv(os.path.join(out, "per_image.csv"), rows, report.ROW_FIELDS)
+  with open(os.path.join(out, "table.md"), "w") as f:
+    f.write(table + "\n")
+  print(f"wrote {out}/table.md, per_image.csv")
 
 
 def _finished(d: str, flag: str, name: str) -> str:

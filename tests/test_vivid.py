@@ -411,6 +411,65 @@ def test_vivid_benchmark_pools_folds_into_one_table(tmp_path, monkeypatch, capsy
     bench.pool([dirs[0], dirs[0]], str(tmp_path / "twice"))
 
 
+def test_vivid_benchmark_redecodes_saved_models_with_a_logit_adjustment(tmp_path, monkeypatch):
+  """`--redecode`: a model saved by `--save-params` decoded at α = 0 gives what the model
+  itself gives; α > 0 (undoing the rebalancing towards rare colours) gives less colour; a run
+  without saved models is a one-line error naming the file."""
+  monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))
+  monkeypatch.syspath_prepend(ROOT)
+  import flax.serialization
+  from PIL import Image
+  from benchmarks import vivid as bench
+  from colorjax import evaluate, report
+  rng = np.random.default_rng(5)
+  lines = ["folder,file,group"]
+  for folder in bench.DOMAINS:
+    os.makedirs(tmp_path / folder)
+    for i in range(2):
+      Image.fromarray(rng.integers(0, 255, (40, 40, 3), np.uint8)).save(
+          tmp_path / folder / f"{i}.png")
+      lines.append(f"{folder},{i}.png,g{i}")
+  (tmp_path / "manifest.csv").write_text("\n".join(lines) + "\n")
+  args = {"data": str(tmp_path), "test_fraction": 0.5, "split_seed": 0, "folds": 0, "fold": 0,
+          "size": 32, "seed": 0, "colorfulness_weight": 0.0, "crop_scale": 1.0}
+  split = bench.split_by_group(str(tmp_path), 0.5, 0)
+  test = {f: split[f]["test"] for f in bench.DOMAINS}
+  config = bench.variant_config("vivid", 32, 0.0)
+  g, _ = models.build_models(config)
+  variables = jax.jit(g.init)(jax.random.key(1), jnp.zeros((1, 32, 32, 1)))
+  # A head that prefers some bins, so that decoding choices matter.
+  params = jax.tree_util.tree_map_with_path(
+      lambda p, x: x + 3.0 * jnp.asarray(rng.normal(size=x.shape), x.dtype)
+      if "head" in jax.tree_util.keystr(p) else x, variables["params"])
+  variables = {"params": params, "batch_stats": variables["batch_stats"]}
+  prior = np.exp(-(ab_bins.centers() ** 2).sum(1) / (2 * 15.0 ** 2))   # mostly greyish, as images
+  run = tmp_path / "run"
+  os.makedirs(run)
+  (run / "vivid.msgpack").write_bytes(
+      flax.serialization.to_bytes({**jax.device_get(variables), "ab_prior": prior / prior.sum()}))
+  rows = [{"model": m, **r} for m, c in (("recipe", 0.1), ("gray", 0.0))
+          for r in evaluate.evaluate_domains(
+              bench.study.constant_predictor(np.array([c, c])), test, 32, 16)]
+  report.write_csv(str(run / "per_image.csv"), rows, report.ROW_FIELDS)
+  info = {"best_step": 2, "steps": 2, "wall_s": 1.0}
+  (run / "summary.json").write_text(json.dumps({"args": args, "runs": {"recipe": info,
+                                                                        "vivid": info}}))
+  bench.redecode([str(run)], str(tmp_path / "out"), [0.0, 1.0], [0.6])
+  got = report.summarize(report.read_per_image(str(tmp_path / "out" / "per_image.csv")))
+  own = report.summarize([{"model": "vivid", **r} for r in evaluate.evaluate_domains(
+      evaluate.generator_predictor(config, variables), test, 32, 16)])
+  for domain in bench.DOMAINS:
+    a0 = report.lookup(got, "vivid@α=0,T=0.6", domain)
+    assert a0["delta_e_mean"] == pytest.approx(report.lookup(own, "vivid", domain)["delta_e_mean"],
+                                               rel=1e-5)
+    a1 = report.lookup(got, "vivid@α=1,T=0.6", domain)
+    assert a1["colorfulness_pred_mean"] < a0["colorfulness_pred_mean"]
+  assert "vivid@α=1,T=0.6 | photos" in (tmp_path / "out" / "table.md").read_text()
+  (run / "vivid.msgpack").unlink()
+  with pytest.raises(SystemExit, match="vivid.msgpack: not found"):
+    bench.redecode([str(run)], str(tmp_path / "out2"), [0.0], [0.6])
+
+
 # ---- comparing two studies --------------------------------------------------------------------
 
 def _fake_study(path, shift_de, shift_col):
