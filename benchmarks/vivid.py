@@ -353,18 +353,25 @@ def redecode(dirs: list[str], out: str, adjusts: list[float], temperatures: list
           runs.setdefault(label, run["runs"][name])
           rows += [{"model": label, **r} for r in evaluate.evaluate_domains(
               adjusted_predictor(config, variables, alpha, t, log_w), test, a["size"], 16)]
+  _write_pooled(rows, runs, out, "--redecode")
+  print(f"wrote {out}/table.md, per_image.csv")
+
+
+def _write_pooled(rows: list[dict], runs: dict, out: str, flag: str) -> list[dict]:
+  """Summary and table of rows from runs on disjoint test images (refused otherwise), printed
+  and written to OUT/table.md and OUT/per_image.csv."""
   tested = [(r["model"], r["image"]) for r in rows]
   if len(set(tested)) < len(tested):
-    raise SystemExit("--redecode: an image is tested by two runs (give the folds of one seed)")
-  names = [m for m in dict.fromkeys(r["model"] for r in rows) if m != "gray"]
-  summary = report.summarize(rows, [*names, "gray"], list(DOMAINS))
-  table = results_table(summary, names, runs)
+    raise SystemExit(f"{flag}: an image is tested by two runs (give the folds of one seed)")
+  models = [m for m in dict.fromkeys(r["model"] for r in rows) if m != "gray"]
+  summary = report.summarize(rows, [*models, "gray"], list(DOMAINS))
+  table = results_table(summary, models, runs)
   print(table)
   os.makedirs(out, exist_ok=True)
   report.write_csv(os.path.join(out, "per_image.csv"), rows, report.ROW_FIELDS)
   with open(os.path.join(out, "table.md"), "w") as f:
     f.write(table + "\n")
-  print(f"wrote {out}/table.md, per_image.csv")
+  return summary
 
 
 def _finished(d: str, flag: str, name: str) -> str:
@@ -402,20 +409,9 @@ def pool(dirs: list[str], out: str) -> None:
       r["wall_s"] += info["wall_s"]
   if len({(a["seed"], a.get("split_seed"), a.get("folds")) for a in args}) > 1:
     raise SystemExit("--pool: the runs differ in --seed, --split-seed or --folds")
-  tested = [(r["model"], r["image"]) for r in rows]
-  if len(set(tested)) < len(tested):
-    raise SystemExit("--pool: an image is tested by two runs (pool the folds of one seed)")
   for r in runs.values():
     r["best_step"] = "/".join(r["best_step"])
-  models = list(dict.fromkeys(r["model"] for r in rows))
-  summary = report.summarize(rows, models, list(DOMAINS))
-  names = [m for m in models if m != "gray"]
-  table = results_table(summary, names, runs)
-  print(table)
-  os.makedirs(out, exist_ok=True)
-  report.write_csv(os.path.join(out, "per_image.csv"), rows, report.ROW_FIELDS)
-  with open(os.path.join(out, "table.md"), "w") as f:
-    f.write(table + "\n")
+  summary = _write_pooled(rows, runs, out, "--pool")
   with open(os.path.join(out, "summary.json"), "w") as f:
     json.dump({"args": {"seed": args[0]["seed"], "pooled": dirs}, "runs": runs,
                "summary": summary}, f, indent=2)
