@@ -63,7 +63,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks import select_train, video_frames  # noqa: E402
-from colorjax import ab_bins, color, config_lib, evaluate, losses, models, report, study  # noqa: E402
+from colorjax import (ab_bins, color, config_lib, evaluate, losses, models, report,  # noqa: E402
+                      study)
 
 DOMAINS = {"animation": "cartoon", "photos": "movie"}   # shared-data folder → config domain
 
@@ -339,7 +340,7 @@ def redecode(dirs: list[str], out: str, adjusts: list[float], temperatures: list
     runs.setdefault("recipe", run["runs"]["recipe"])
     for name in [n for n in run["runs"] if "@" not in n]:
       config = variant_config(name, a["size"], a["colorfulness_weight"], a["seed"],
-                              a["crop_scale"])
+                              a.get("crop_scale", 1.0))
       if config.loss.kind != "classification":
         continue
       with open(_finished(d, "--redecode (runs with --save-params)", f"{name}.msgpack"),
@@ -363,9 +364,9 @@ def _write_pooled(rows: list[dict], runs: dict, out: str, flag: str) -> list[dic
   tested = [(r["model"], r["image"]) for r in rows]
   if len(set(tested)) < len(tested):
     raise SystemExit(f"{flag}: an image is tested by two runs (give the folds of one seed)")
-  models = [m for m in dict.fromkeys(r["model"] for r in rows) if m != "gray"]
-  summary = report.summarize(rows, [*models, "gray"], list(DOMAINS))
-  table = results_table(summary, models, runs)
+  names = [m for m in dict.fromkeys(r["model"] for r in rows) if m != "gray"]
+  summary = report.summarize(rows, [*names, "gray"], list(DOMAINS))
+  table = results_table(summary, names, runs)
   print(table)
   os.makedirs(out, exist_ok=True)
   report.write_csv(os.path.join(out, "per_image.csv"), rows, report.ROW_FIELDS)
