@@ -63,8 +63,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks import select_train, video_frames  # noqa: E402
-from colorjax import (ab_bins, color, config_lib, evaluate, losses, models, report,  # noqa: E402
-                      study)
+from colorjax import ab_bins, config_lib, evaluate, losses, models, report, study  # noqa: E402
 
 DOMAINS = {"animation": "cartoon", "photos": "movie"}   # shared-data folder → config domain
 
@@ -315,12 +314,14 @@ def adjusted_predictor(config, variables, alpha: float, temperature: float, log_
   """(L, hints=None) → normalised ab of a classification model decoded as the annealed mean
   of softmax((ẑ − α·log w) / T): logit adjustment by the rebalancing weights w [K]."""
   g_model, _ = models.build_models(config)
+  decoding = config.copy_and_resolve_references()
+  decoding.loss.temperature = temperature
   shift = alpha * jnp.asarray(log_w, jnp.float32)
 
   @jax.jit
   def predict(L, hints=None):
-    logits = g_model.apply(variables, L, train=False, return_logits=True) - shift
-    return jnp.clip(color.normalize_ab(ab_bins.annealed_mean(logits, temperature)), -1.0, 1.0)
+    logits = g_model.apply(variables, L, train=False, return_logits=True)
+    return losses.decode(logits - shift, decoding)
   return predict
 
 

@@ -27,24 +27,21 @@ xla_flags.apply()
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from colorjax import ab_bins, color, config_lib, train  # noqa: E402
+from benchmarks import vivid as vivid_bench  # noqa: E402
+from colorjax import ab_bins, color, train  # noqa: E402
 
 
 def step_config(loss: str, args):
-  """configs/demo.py (or the given widths) with the recipe's or configs/vivid.py's loss."""
-  from configs import demo, vivid
-  config = demo.get_config()
-  config.image_size, config.batch_size = args.size, args.batch
-  config.model.hints = False
-  config.model.encoder = args.encoder
-  config.model.encoder_width = args.width
-  if args.width == 64:                        # the recipe's full-size decoder
-    from configs import default
+  """benchmarks/vivid.py's `recipe` or `vivid` variant (configs/demo.py, automatic), at the
+  given batch and encoder; width 64 also takes the recipe's full-size decoder and PatchGAN."""
+  from configs import default
+  config = vivid_bench.variant_config(loss, args.size, 0.0)
+  config.batch_size = args.batch
+  config.model.encoder, config.model.encoder_width = args.encoder, args.width
+  if args.width == 64:
     config.model.decoder_widths = default.get_config().model.decoder_widths
     config.disc.width = 64
-  if loss == "vivid":
-    config.loss = vivid.get_config().loss
-  return config_lib.finalize(config)
+  return config
 
 
 def main(argv=None):
