@@ -22,6 +22,11 @@ files, so that everything comes back from the device tool's $OUT. Sections, in r
                  about 3 minutes (step cap; SIGTERM at the time budget: the real preemption
                  path), then evaluation on held-out folders, the losses, the checkpoint, and
                  colorized samples
+  vivid          only when --sections names it: configs/vivid.py trained and evaluated as
+                 train is; the goals compare its model with train's on each test folder
+                 (issue 16: colourfulness ≥ 80% of the truth's, ΔE00 ≤ +5% vs the recipe).
+                 Without train in the same check, --baseline REPORT.json names an earlier
+                 check's report whose train section is the recipe
 
 Each section runs under a time budget inside one worker process (one JAX start); the parent
 (no JAX) watches it, kills a section that overruns and starts a new worker for the rest, so a
@@ -42,6 +47,11 @@ On a session with a GPU (the device tool's `run`), from the session's repo root:
      -e .` (the device's JAX untouched), and runs this script into $OUT.
   A rerun of some sections: command "bash benchmarks/device_check.sh --sections train
   --budget 240".
+  3. with 6 minutes of device time left, vivid against that check's recipe: here,
+     cp FILES_AT/report.json build/device_baseline.json, then
+     run(command="bash benchmarks/device_check.sh --sections vivid --budget 300 --baseline
+         build/device_baseline.json", carry=[".whl", "build/device_data",
+         "build/device_baseline.json"], timeout_s=400)
 """
 from __future__ import annotations
 
@@ -66,22 +76,27 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
 ORDER = ("env", "step_bfloat16", "step_float32", "tests", "overfit", "metrics", "pipeline", "train")
+OPTIONAL = ("vivid",)          # only when --sections names them (past the default's budget)
+SECTIONS = ORDER + OPTIONAL
 TITLES = {"env": "Environment", "step_bfloat16": "D+G step, bfloat16",
           "step_float32": "D+G step, float32", "tests": "Device tests (pytest -m device)",
           "overfit": "Tiny model overfits a fixed batch (bfloat16)",
           "metrics": "ΔE00 and SSIM throughput", "pipeline": "Input pipeline",
-          "train": "Real training, evaluation, samples"}
+          "train": "Real training, evaluation, samples",
+          "vivid": "Vivid colour (configs/vivid.py), trained and evaluated as the recipe"}
 # Seconds: the most each section may take (GPU, dry run), and the least worth starting it with.
 # The dry run's caps only catch a hung section: a shared CI machine can be 5x slower than an
 # idle 2-core one, where each section takes 1-25 s.
 BUDGET = {"env": (40, 300), "step_bfloat16": (200, 300), "step_float32": (150, 300),
           "tests": (100, 300), "overfit": (50, 300), "metrics": (40, 300), "pipeline": (50, 300),
-          "train": (270, 300)}
-MIN_BUDGET = {"train": (90, 30)}        # others: (15, 10)
+          "train": (270, 300), "vivid": (270, 300)}
+MIN_BUDGET = {"train": (90, 30), "vivid": (90, 30)}        # others: (15, 10)
 MFU_GOAL, DELTA_E_GOAL_MPX = 0.35, 1000.0
 GRACE_S = 20          # past a section's budget before the parent kills the worker
 OUT_FILES = ("report.md", "report.json", "device_check.log", "samples.jpg",
-             "eval_per_image.csv", "train_metrics.jsonl", "step_bfloat16_hlo.txt.gz")
+             "eval_per_image.csv", "train_metrics.jsonl", "step_bfloat16_hlo.txt.gz",
+             "samples_vivid.jpg")
+VIVID_COLOUR, VIVID_DELTA_E = 0.8, 0.05   # issue 16: ≥ 80% of the truth's M, ≤ +5% ΔE00
 
 
 def sizes(dry: bool) -> dict:
@@ -452,14 +467,18 @@ def section_pipeline(ctx: Ctx) -> dict:
   return out
 
 
-def section_train(ctx: Ctx) -> dict:
+def section_train(ctx: Ctx, name: str = "mixed") -> dict:
+  """configs/NAME.py at 256 px on the carried folders, evaluated on the held-out ones. The
+  recipe ("mixed") also writes its metrics, per-image results and samples.jpg; another config
+  writes samples_NAME.jpg and is compared with the recipe in the goals (`vivid`)."""
+  import importlib
   import numpy as np
-  from configs import mixed
   from colorjax import checkpoints, evaluate, inference, train
   from colorjax.logs import read_metrics
   s = ctx.s
+  recipe = name == "mixed"
   folders = data_folders(ctx.data())
-  config = mixed.get_config()
+  config = importlib.import_module(f"configs.{name}").get_config()
   config.image_size, config.batch_size = s["train_size"], s["train_batch"]
   config.steps_per_epoch = s["steps_per_epoch"]
   config.num_epochs = max(1, s["train_steps"] // s["steps_per_epoch"])
@@ -471,7 +490,7 @@ def section_train(ctx: Ctx) -> dict:
     config.model.encoder, config.model.encoder_width = "resnet10", 8
     config.model.decoder_widths = (16, 16, 8, 8, 8)
     config.disc.width, config.data.eval_batch_size, config.data.val_size = 8, 4, 2.0
-  workdir = os.path.join(ctx.work, "run")
+  workdir = os.path.join(ctx.work, "run" if recipe else f"run_{name}")
   shutil.rmtree(workdir, ignore_errors=True)
   # Stop at the time budget as a preempted job would be (finish the step, checkpoint, exit).
   seconds = min(s["train_seconds"], max(10.0, ctx.budget - (40 if not ctx.dry else 30)))
@@ -489,10 +508,11 @@ def section_train(ctx: Ctx) -> dict:
   records = read_metrics(workdir)
   steps = [r for r in records if r.get("type") == "step"]
   epochs = [r for r in records if r.get("type") == "epoch"]
-  shutil.copy(os.path.join(workdir, "metrics.jsonl"),
-              os.path.join(ctx.out, "train_metrics.jsonl"))
+  if recipe:
+    shutil.copy(os.path.join(workdir, "metrics.jsonl"),
+                os.path.join(ctx.out, "train_metrics.jsonl"))
   last_step = summary.get("step") or (steps[-1]["step"] if steps else 0)
-  out.update({"config": "configs/mixed.py", "image_size": config.image_size,
+  out.update({"config": f"configs/{name}.py", "image_size": config.image_size,
          "batch": config.batch_size, "dtype": json.load(open(os.path.join(workdir,
                                                                           "config.json")))["dtype"],
          "workers": config.data.workers, "step_cap": config.num_epochs * config.steps_per_epoch,
@@ -521,11 +541,13 @@ def section_train(ctx: Ctx) -> dict:
                                  eval_dirs=[folders["test/cartoon"], folders["test/movie"]])
   out["eval_s"], out["eval_step"] = time.perf_counter() - t, report["step"]
   out["eval"] = report["domains"]
-  shutil.copy(os.path.join(workdir, "eval_per_image.csv"), ctx.out)
+  if recipe:
+    shutil.copy(os.path.join(workdir, "eval_per_image.csv"), ctx.out)
   t = time.perf_counter()
   colorizer = inference.load(workdir)
+  out["samples_file"] = "samples.jpg" if recipe else f"samples_{name}.jpg"
   out["samples"] = _samples(colorizer, folders, s["samples_per_domain"],
-                            os.path.join(ctx.out, "samples.jpg"))
+                            os.path.join(ctx.out, out["samples_file"]))
   out["samples_s"] = time.perf_counter() - t
   return out
 
@@ -560,7 +582,8 @@ def _samples(colorizer, folders: dict, per_domain: int, path: str) -> list[str]:
 RUNNERS = {"env": section_env, "step_bfloat16": lambda c: section_step(c, "bfloat16"),
            "step_float32": lambda c: section_step(c, "float32"), "tests": section_tests,
            "overfit": section_overfit, "metrics": section_metrics,
-           "pipeline": section_pipeline, "train": section_train}
+           "pipeline": section_pipeline, "train": section_train,
+           "vivid": lambda c: section_train(c, "vivid")}
 
 
 def min_budget(name: str, dry: bool) -> float:
@@ -630,7 +653,7 @@ def run_sections(args, work: str, deadline: float, log, on_update) -> dict:
   (plus GRACE_S) is killed with its worker, and a new worker runs the sections after it."""
   state_dir = os.path.join(work, "state")
   os.makedirs(state_dir, exist_ok=True)
-  pending = [s for s in ORDER if s in args.sections.split(",")]
+  pending = [s for s in SECTIONS if s in args.sections.split(",")]
   records = {}
   while pending and time.time() < deadline:
     cmd = [sys.executable, "-u", os.path.abspath(__file__), args.out_dir, "--_worker",
@@ -702,8 +725,9 @@ def _pump(stream, log) -> None:
     log.flush()
 
 
-def goals(records: dict) -> list[dict]:
-  """The issue's goals, each with the measured value and whether it is met (None: not run)."""
+def goals(records: dict, baseline: dict | None = None) -> list[dict]:
+  """The issues' goals, each with the measured value and whether it is met (None: not run).
+  `baseline`: an earlier check's train record, the recipe for vivid when train did not run."""
   r = {k: v.get("result") or {} for k, v in records.items()}
   bf = r.get("step_bfloat16", {})
   pipe = r.get("pipeline", {})
@@ -718,8 +742,42 @@ def goals(records: dict) -> list[dict]:
            "< 0.5", lambda v: v < 0.5, lambda v: f"{v:.3f}"),
           ("device tests pass", r.get("tests", {}).get("passed"), "all",
            lambda v: records["tests"]["status"] == "ok", lambda v: f"{v} passed")]
+  recipe = records.get("train") if "train" in records else baseline
+  for domain in ("cartoon", "movie"):
+    rows.append((f"vivid vs recipe, {domain} test folder: colourfulness ÷ truth's, ΔE00 vs "
+                 "the recipe", vivid_vs_recipe(recipe, records.get("vivid"), domain),
+                 f"≥ {VIVID_COLOUR:.0%}, ≤ +{VIVID_DELTA_E:.0%}",
+                 lambda v: v["colourfulness"] >= VIVID_COLOUR and v["delta_e"] <= VIVID_DELTA_E,
+                 lambda v: f"{v['colourfulness']:.0%} of the truth's, ΔE00 {v['delta_e']:+.1%}"))
   return [{"goal": g, "value": v, "shown": None if v is None else fmt(v), "target": t,
            "met": met(v, ok)} for g, v, t, ok, fmt in rows]
+
+
+def vivid_vs_recipe(recipe: dict | None, vivid: dict | None, domain: str) -> dict | None:
+  """Issue 16's two ratios on one test folder, from two finished training sections' eval."""
+  evals = [((rec or {}).get("result") or {}).get("eval", {}).get(domain)
+           for rec in (recipe, vivid)]
+  if not all(evals) or any(rec.get("status") != "ok" for rec in (recipe, vivid)):
+    return None
+  (base, viv) = evals
+  return {"colourfulness": viv["colorfulness_pred"] / viv["colorfulness_true"],
+          "delta_e": viv["delta_e"] / base["delta_e"] - 1.0}
+
+
+def load_baseline(path: str) -> dict | None:
+  """The train record of an earlier check's report.json (--baseline); ValueError if none."""
+  if not path:
+    return None
+  try:
+    with open(path) as f:
+      record = json.load(f)["sections"]["train"]
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise ValueError(f"--baseline={path}: not a device check report.json with a train "
+                     f"section ({type(e).__name__}: {e})") from None
+  if record.get("status") != "ok":
+    raise ValueError(f"--baseline={path}: its train section did not finish "
+                     f"({record.get('status')})")
+  return record
 
 
 def write_report(out_dir: str, report: dict) -> None:
@@ -738,7 +796,7 @@ def markdown(report: dict) -> str:
            f"{env.get('device_kind', '?')}"
            f" ({env.get('platform', '?')}); {report['wall_s']:.0f} s of a {report['budget_s']:.0f}"
            " s budget.", "", "| section | status | seconds | budget s |", "|---|---|---|---|"]
-  for name in ORDER:
+  for name in SECTIONS:
     if name in recs:
       r = recs[name]
       lines.append(f"| {TITLES[name]} | {r['status']} | {r.get('seconds', 0):.1f} | "
@@ -747,7 +805,7 @@ def markdown(report: dict) -> str:
   for g in report["goals"]:
     met = {True: "yes", False: "**no**", None: "not measured"}[g["met"]]
     lines.append(f"| {g['goal']} | {g['shown'] or '—'} | {g['target']} | {met} |")
-  for name in ORDER:
+  for name in SECTIONS:
     if name not in recs:
       continue
     r = recs[name]
@@ -853,14 +911,15 @@ def _train_md(res: dict) -> list[str]:
   lines += [f"| {d} | {m['n']} | {m['delta_e']:.2f} | {m['ssim']:.4f} | {m['psnr']:.2f} | "
             f"{m['colorfulness_pred']:.1f} ({m['colorfulness_true']:.1f}) |"
             for d, m in res["eval"].items()]
-  lines += ["", f"samples.jpg (grey | colorized | original, {res['samples_s']:.1f} s with the "
+  lines += ["", f"{res.get('samples_file', 'samples.jpg')} (grey | colorized | original, "
+            f"{res['samples_s']:.1f} s with the "
             f"load): {', '.join(res['samples'])}"]
   return lines
 
 
 DETAILS = {"env": _env_md, "step_bfloat16": _step_md, "step_float32": _step_md,
            "tests": _tests_md, "pipeline": _pipeline_md, "metrics": _metrics_md,
-           "train": _train_md}
+           "train": _train_md, "vivid": _train_md}
 
 
 def summary_table(report: dict) -> str:
@@ -879,7 +938,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                  "(benchmarks/device_prepare.sh); the dry run makes synthetic ones without it")
   p.add_argument("--budget", type=float, default=0, help="seconds for the whole check "
                  "(default 450; dry run 1800)")
-  p.add_argument("--sections", default=",".join(ORDER), help=f"subset of {','.join(ORDER)}")
+  p.add_argument("--sections", default=",".join(ORDER),
+                 help=f"subset of {','.join(SECTIONS)} (default: all but {','.join(OPTIONAL)})")
+  p.add_argument("--baseline", default="", help="report.json of an earlier check whose train "
+                 "section is the recipe that vivid is compared with, when this check does not "
+                 "run train")
   p.add_argument("--work", default="", help="scratch folder (default: a temporary one)")
   p.add_argument("--prepare", metavar="DST", help="only write the device's data folders to DST "
                  "from --source (see prepare_data)")
@@ -889,9 +952,14 @@ def parse_args(argv=None) -> argparse.Namespace:
   args = p.parse_args(argv)
   if not args.out_dir and not args.prepare:
     p.error("OUT_DIR is required (or --prepare DST)")
-  unknown = set(args.sections.split(",")) - set(ORDER)
+  unknown = set(args.sections.split(",")) - set(SECTIONS)
   if unknown:
-    p.error(f"--sections: unknown {', '.join(sorted(unknown))}; choose from {', '.join(ORDER)}")
+    p.error(f"--sections: unknown {', '.join(sorted(unknown))}; choose from "
+            f"{', '.join(SECTIONS)}")
+  try:
+    args.baseline_record = load_baseline(args.baseline)
+  except ValueError as e:
+    p.error(str(e))
   return args
 
 
@@ -916,8 +984,8 @@ def main(argv=None) -> int:
   def report_of(records: dict) -> dict:
     report = {"dry_run": args.dry_run, "started": started.isoformat(timespec="seconds"),
               "wall_s": time.time() - t0, "budget_s": budget, "command": sys.argv,
-              "sections": {n: records[n] for n in ORDER if n in records}}
-    report["goals"] = goals(report["sections"])
+              "sections": {n: records[n] for n in SECTIONS if n in records}}
+    report["goals"] = goals(report["sections"], args.baseline_record)
     write_report(args.out_dir, report)     # after every section: a killed run keeps its part
     return report
 

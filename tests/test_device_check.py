@@ -38,7 +38,8 @@ def test_every_section_runs_and_the_report_is_written(dry_run):
   assert set(files) <= set(device_check.OUT_FILES) and len(files) <= 8
   assert {"report.md", "report.json", "device_check.log", "samples.jpg"} <= set(files)
   md = (out / "report.md").read_text()
-  assert "## Goals" in md and all(f"## {t}" in md for t in device_check.TITLES.values())
+  assert "## Goals" in md and all(f"## {device_check.TITLES[n]}" in md
+                                    for n in device_check.ORDER)
   assert stdout.rstrip().splitlines()[-1].startswith("wrote ")     # the summary ends the output
   assert "goal: model FLOP utilisation" in stdout
 
@@ -120,3 +121,47 @@ def test_bad_arguments_are_one_line_errors(tmp_path):
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "device_check.py"),
                            *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and needle in proc.stderr, proc.stderr
+
+
+def test_vivid_is_compared_with_the_recipe_of_an_earlier_check(dry_run, tmp_path):
+  """`--sections vivid --baseline REPORT`: the second GPU call trains configs/vivid.py and
+  puts issue 16's ratios against the first call's recipe in the goals."""
+  first_out, first, _ = dry_run
+  assert "vivid" not in first["sections"]
+  vivid_goals = [g for g in first["goals"] if g["goal"].startswith("vivid vs recipe")]
+  assert len(vivid_goals) == 2 and all(g["met"] is None for g in vivid_goals)
+  out = tmp_path / "vivid"
+  proc = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "device_check.py"),
+                         str(out), "--dry-run", "--sections", "vivid", "--baseline",
+                         str(first_out / "report.json")], cwd=ROOT,
+                        env={**os.environ, "JAX_PLATFORMS": "cpu"}, capture_output=True,
+                        text=True, timeout=600)
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+  report = json.load(open(out / "report.json"))
+  v = report["sections"]["vivid"]
+  assert v["status"] == "ok" and v["result"]["config"] == "configs/vivid.py"
+  assert v["result"]["steps"] == 4 and set(v["result"]["eval"]) == {"cartoon", "movie"}
+  assert sorted(os.listdir(out)) == ["device_check.log", "report.json", "report.md",
+                                     "samples_vivid.jpg"]
+  recipe = first["sections"]["train"]["result"]["eval"]
+  for g in (g for g in report["goals"] if g["goal"].startswith("vivid vs recipe")):
+    domain = g["goal"].split(", ")[1].split()[0]
+    ours, base = v["result"]["eval"][domain], recipe[domain]
+    colour = ours["colorfulness_pred"] / ours["colorfulness_true"]
+    delta_e = ours["delta_e"] / base["delta_e"] - 1
+    assert math.isclose(g["value"]["colourfulness"], colour, rel_tol=1e-9)
+    assert math.isclose(g["value"]["delta_e"], delta_e, rel_tol=1e-9)
+    assert g["met"] == (colour >= 0.8 and delta_e <= 0.05)
+  assert "## Vivid colour" in (out / "report.md").read_text()
+
+
+def test_a_bad_baseline_is_a_one_line_error(tmp_path):
+  bad = tmp_path / "report.json"
+  bad.write_text(json.dumps({"sections": {"env": {}}}))
+  for path, needle in ((tmp_path / "none.json", "not a device check report.json"),
+                       (bad, "not a device check report.json with a train section")):
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "device_check.py"),
+                           str(tmp_path / "out"), "--sections", "vivid", "--baseline",
+                           str(path)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and f"--baseline={path}: {needle}" in proc.stderr, proc.stderr
+    assert not (tmp_path / "out").exists()
