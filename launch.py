@@ -15,8 +15,11 @@ from colorjax import xla_flags
 
 xla_flags.apply()     # before JAX starts: XLA reads XLA_FLAGS when it creates a backend
 
+# The default beside this file, so that launch.py runs from any directory (colorize, eval and
+# serve read the run's own config; the default only names runs/<name>).
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", "configs/default.py", "Path to an ml_collections config file.", lock_config=True)
+    "config", os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "default.py"),
+    "Path to an ml_collections config file (default: configs/default.py).", lock_config=True)
 flags.DEFINE_string("workdir", None, "Run directory (default: runs/<config name>).")
 flags.DEFINE_enum("mode", "train", ["train", "eval", "study", "colorize", "serve"], "What to do.")
 flags.DEFINE_list("eval_dirs", [], "eval: folders to evaluate on instead of the test splits.")

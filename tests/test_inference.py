@@ -185,10 +185,11 @@ def test_command_and_api_give_the_same_pixels(colorizer, run_dir, tmp_path):
   os.remove(src / "broken.png")
   Image.fromarray(np.dstack([smooth_rgb(30, 50), np.full((30, 50), 200, np.uint8)])).save(
       src / "sub" / "c.png")
+  # From the user's own folder: relative paths are theirs, the default config is found.
   result = subprocess.run(
-      [sys.executable, "launch.py", "--mode=colorize", f"--workdir={run_dir}",
-       f"--input={src}", f"--output={out}", "--saturation=1.5"],
-      cwd=ROOT, capture_output=True, text=True, timeout=120)
+      [sys.executable, os.path.join(ROOT, "launch.py"), "--mode=colorize",
+       f"--workdir={run_dir}", "--input=in", "--output=out", "--saturation=1.5"],
+      cwd=tmp_path, capture_output=True, text=True, timeout=120)
   assert result.returncode == 0, result.stderr[-2000:]
   assert "colorized 3, skipped 0" in result.stdout
   for rel in ("a.png", "sub/c.png"):
