@@ -5,7 +5,7 @@ import os
 import sys
 import traceback
 
-from colorjax import checkpoints, config_lib, distributed, video
+from colorjax import checkpoints, config_lib, distributed, hints, video
 from colorjax.data import decode, sources
 
 
@@ -75,14 +75,18 @@ def _run_mode(mode: str, config, flags, multi: bool) -> int:
       footage = [i for i in flags.input if video.is_footage(i)]
       if footage:        # videos and numbered-frame folders; any other inputs as images
         images = [i for i in flags.input if i not in footage]
+        if images and flags.output and video.is_video_file(flags.output):
+          raise config_lib.ConfigError(f"--output={flags.output}: a video file, but --input also "
+                                       "names images; give a folder for all the outputs")
         code = video.colorize_cli(workdir, footage, flags.output, _temporal(flags),
                                   saturation=flags.saturation, fmt=flags.format, step=flags.step,
-                                  hints=getattr(flags, "hints", None))
+                                  hints=getattr(flags, "hints", None), warn_unused=not images)
         if not images:
           return code
         return max(code, inference.colorize_cli(workdir, images, flags.output,
                                                 saturation=flags.saturation, fmt=flags.format,
-                                                step=flags.step, hints=flags.hints))
+                                                step=flags.step, hints=flags.hints,
+                                                other_inputs=footage))
       return inference.colorize_cli(workdir, flags.input, flags.output, saturation=flags.saturation,
                                     fmt=flags.format, step=flags.step,
                                     hints=flags.hints)
@@ -98,7 +102,7 @@ def _run_mode(mode: str, config, flags, multi: bool) -> int:
       return app.serve(workdir, host=flags.host, port=flags.port, step=flags.step)
     raise config_lib.ConfigError(f"--mode={mode!r}: expected one of {', '.join(config_lib.MODES)}")
   except (config_lib.ConfigError, sources.DataError, checkpoints.CheckpointError,
-          decode.BadImage, video.VideoError) as e:
+          decode.BadImage, video.VideoError, hints.HintError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
   except FloatingPointError as e:   # NonFiniteLossError, or jax_debug_nans (config.debug_nans)

@@ -102,6 +102,8 @@ def colour_ab(colour: Colour) -> tuple[float, float]:
     rgb = [int(m.group(1)[i:i + 2], 16) for i in (0, 2, 4)]
   else:
     try:
+      if any(isinstance(v, bool) for v in colour):    # JSON true is not 1
+        raise TypeError
       rgb = [float(v) for v in colour]
     except (TypeError, ValueError):
       raise HintError(f"colour {colour!r}: expected '#rrggbb' or (r, g, b) in 0..255") from None
@@ -293,12 +295,35 @@ def hints_for_image(hints_path: str, image_path: str, height: int, width: int):
     if not os.path.isfile(hints_path):
       raise HintError(f"--hints={hints_path}: no such file or directory")
     return load_hint_file(hints_path, height, width)
-  stem = os.path.splitext(os.path.basename(image_path))[0]
-  found = [os.path.join(hints_path, stem + ext) for ext in HINT_FILE_EXTS
-           if os.path.isfile(os.path.join(hints_path, stem + ext))]
+  stem = _stem(image_path)
+  found = [os.path.join(hints_path, f) for f in sorted(os.listdir(hints_path))
+           if _stem(f) == stem and _is_hint_file(os.path.join(hints_path, f))]
   if len(found) > 1:
     raise HintError(f"--hints={hints_path}: both {stem}.json and {stem}.png; keep one")
   return load_hint_file(found[0], height, width) if found else None
+
+
+def unused_hint_files(hints_path: str, inputs: Sequence[str]) -> str | None:
+  """A warning line naming the hint files of a `--hints` folder that no input's stem names
+  (a typo, or another case: stems match exactly), or None."""
+  if not os.path.isdir(hints_path):
+    return None
+  stems = {_stem(os.path.normpath(i)) for i in inputs}
+  unused = [f for f in sorted(os.listdir(hints_path))
+            if _is_hint_file(os.path.join(hints_path, f)) and _stem(f) not in stems]
+  if not unused:
+    return None
+  shown = ", ".join(unused[:5]) + (f" and {len(unused) - 5} more" if len(unused) > 5 else "")
+  return (f"warning: --hints={hints_path}: {shown} match no input (a hint file is named by "
+          "its input's stem: photo.jpg <- photo.json)")
+
+
+def _stem(path: str) -> str:
+  return os.path.splitext(os.path.basename(path))[0]
+
+
+def _is_hint_file(path: str) -> bool:
+  return os.path.splitext(path)[1].lower() in HINT_FILE_EXTS and os.path.isfile(path)
 
 
 # ---------------------------------------------------------------------------------------------

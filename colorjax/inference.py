@@ -107,7 +107,8 @@ def pil_to_array(im: Image.Image) -> np.ndarray:
   elif mode in ("RGBa", "RGBX"):
     im = im.convert("RGBA" if mode == "RGBa" else "RGB")
   elif mode not in ("L", "LA", "RGB", "RGBA"):
-    im = im.convert("RGBA" if "A" in im.getbands() else "RGB")
+    # The last band, not any: LAB's bands are L, A (a*), B.
+    im = im.convert("RGBA" if im.getbands()[-1] == "A" else "RGB")
   return np.asarray(im)
 
 
@@ -141,6 +142,9 @@ def prepare(image: ImageLike) -> Prepared:
     image = open_image(image)
   if isinstance(image, Image.Image):
     image = pil_to_array(image)
+  if not isinstance(image, (np.ndarray, list, tuple)) and not hasattr(image, "__array__"):
+    raise ValueError(f"image: expected a file path, a PIL image or an array, got "
+                     f"{type(image).__name__}")
   a = np.asarray(image)
   if a.ndim == 3 and a.shape[-1] == 1:
     a = a[..., 0]
@@ -547,9 +551,11 @@ def _image_size(path: str) -> tuple[int, int] | None:
     return None
 
 
-def load_cli_hints(hints_path: str, jobs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+def load_cli_hints(hints_path: str, jobs: Sequence[tuple[str, str]],
+                   other_inputs: Sequence[str] = ()) -> dict[str, Any]:
   """{input path: validated hints} for `--hints=FILE|FOLDER`, all read before any image is
-  coloured; a bad file or hint raises ConfigError('--hints: <file>: <hint>: <reason>')."""
+  coloured; a bad file or hint raises ConfigError('--hints: <file>: <hint>: <reason>').
+  Warns about files in a FOLDER that neither an image nor `other_inputs` (videos) name."""
   if not os.path.exists(hints_path):
     raise config_lib.ConfigError(f"--hints={hints_path}: no such file or directory")
   found = {}
@@ -561,12 +567,15 @@ def load_cli_hints(hints_path: str, jobs: Sequence[tuple[str, str]]) -> dict[str
       found[src] = hints_lib.hints_for_image(hints_path, src, *size)
     except hints_lib.HintError as e:
       raise config_lib.ConfigError(f"--hints: {e}") from None
+  unused = hints_lib.unused_hint_files(hints_path, [*(src for src, _ in jobs), *other_inputs])
+  if unused:
+    print(unused, file=sys.stderr)
   return found
 
 
 def colorize_cli(workdir: str, inputs: Sequence[str], output: str | None,
                  saturation: float = 1.0, fmt: str | None = None, step: int | None = None,
-                 hints: str | None = None) -> int:
+                 hints: str | None = None, other_inputs: Sequence[str] = ()) -> int:
   """The `--mode=colorize` command. Returns 0 (all done), 1 (some skipped).
 
   Images go through the model one at a time, so that the command's pixels are exactly those
@@ -589,6 +598,10 @@ def colorize_cli(workdir: str, inputs: Sequence[str], output: str | None,
     raise config_lib.ConfigError("--output: required (the folder to write colour images to)")
   if os.path.exists(output) and not os.path.isdir(output):
     raise config_lib.ConfigError(f"--output={output}: exists and is not a directory")
+  if not os.path.isdir(output) and os.path.splitext(output)[1].lower() in (
+      *sources.IMAGE_EXTENSIONS, ".gif"):
+    raise config_lib.ConfigError(f"--output={output}: the folder to write the colour images "
+                                 "to, not a file name")
   if fmt is not None and fmt not in OUTPUT_FORMATS:
     raise config_lib.ConfigError(f"--format={fmt!r}: expected png or jpg")
   try:
@@ -600,7 +613,7 @@ def colorize_cli(workdir: str, inputs: Sequence[str], output: str | None,
     for path, reason in todo.skipped:
       print(f"skipped {path}: {reason}", file=sys.stderr)
     raise config_lib.ConfigError(f"--input: nothing to colorize in {', '.join(inputs)}")
-  image_hints = load_cli_hints(hints, todo.jobs) if hints else {}
+  image_hints = load_cli_hints(hints, todo.jobs, other_inputs) if hints else {}
   colorizer = load(workdir, step=step)
   skipped, done = list(todo.skipped), 0
   t0 = time.perf_counter()

@@ -56,6 +56,9 @@ X264 = {"crf": "18", "preset": "fast"}
 VP8 = {"crf": "8", "b": "8M", "deadline": "good", "cpu-used": "4"}
 DEFAULT_BATCH = 8
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")
+# Extensions of files that are not videos: an --output with one is a mistake, not a folder.
+_FILE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".json",
+              ".txt", ".mpg", ".mpeg", ".wmv", ".flv", ".ogv", ".3gp")
 
 
 class VideoError(Exception):
@@ -74,7 +77,8 @@ def numbered_frames(folder: str) -> list[str] | None:
   """The frame files of a folder of numbered frames, in numeric order; None if it is not one.
 
   A frame folder: at least 2 image files directly inside, no sub-folders with images, every
-  name `PREFIX<digits>.EXT` with one PREFIX and one EXT (e.g. frame_0001.png ...).
+  name `PREFIX<digits>.EXT` with one PREFIX and one EXT (e.g. frame_0001.png ...), all of one
+  size: numbered photos of several sizes (IMG_0001.jpg ..., kodim01.png ...) are images.
   """
   from colorjax.data import sources
   if not os.path.isdir(folder):
@@ -93,9 +97,22 @@ def numbered_frames(folder: str) -> list[str] | None:
       return None
     keys.add((m.group(1), ext.lower()))
     numbered.append((int(m.group(2)), f))
-  if len(keys) != 1:
+  if len(keys) != 1 or len({s for s in map(_display_size, files) if s}) > 1:
     return None
   return [f for _, f in sorted(numbered)]
+
+
+def _display_size(path: str) -> tuple[int, int] | None:
+  """(width, height) after EXIF orientation, from the file's header; None if unreadable (a
+  broken frame is reported when the sequence is read)."""
+  from PIL import Image
+  try:
+    with Image.open(path) as im:
+      w, h = im.size
+      turned = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)     # EXIF Orientation
+  except Exception:       # PIL raises many types for unreadable files
+    return None
+  return (h, w) if turned else (w, h)
 
 
 def is_footage(path: str) -> bool:
@@ -229,6 +246,13 @@ def output_container(src: str, dst: str, audio_codecs: Sequence[str]) -> str:
   return ext
 
 
+def check_frame_size(dst: str, info: VideoInfo) -> None:
+  """VP8 (WebM) holds 4:2:0 only, so no odd frame size; the other containers get 4:4:4."""
+  if os.path.splitext(dst)[1].lower() == ".webm" and (info.width % 2 or info.height % 2):
+    raise VideoError(f"{dst}: VP8 (WebM) cannot hold an odd frame size "
+                     f"{info.width}×{info.height}; write .mkv or .mp4 instead")
+
+
 def partial_name(dst: str) -> str:
   """Where `dst` is written until it is complete: NAME.partial.EXT."""
   stem, ext = os.path.splitext(dst)
@@ -248,11 +272,9 @@ class VideoWriter:
     rate = info.rate or Fraction(24)
     self.video = self._out.add_stream(codec, rate=rate)
     self.video.width, self.video.height = info.width, info.height
+    check_frame_size(path, info)
     odd = info.width % 2 or info.height % 2
     self.video.pix_fmt = "yuv444p" if odd and codec == "libx264" else "yuv420p"
-    if odd and codec == "libvpx":
-      raise VideoError(f"{path}: VP8 (WebM) cannot hold an odd frame size "
-                       f"{info.width}×{info.height}; write .mkv or .mp4 instead")
     self.video.time_base = s_in.time_base
     self.video.codec_context.time_base = s_in.time_base
     self.video.options = dict(X264 if codec == "libx264" else VP8)
@@ -327,7 +349,7 @@ class FootageColorizer:
     if batch_size < 1:
       raise ValueError(f"batch_size={batch_size}: must be >= 1")
     self.colorizer, self.saturation = colorizer, saturation
-    self.hints = hints if hints is not None and len(hints) else None
+    self.hints = None if isinstance(hints, (list, tuple)) and not hints else hints
     self.batch_size = batch_size
     self.detector = temporal.CutDetector()
     self.stabilizer = temporal.Stabilizer(temporal_strength)
@@ -544,6 +566,10 @@ def _targets(inputs: Sequence[str], output: str) -> list[tuple[str, str]]:
   With one input, `--output` may name the video file itself (it has a video extension) or,
   for a frame folder, the folder the frames go to; otherwise outputs go inside `--output`.
   """
+  ext = os.path.splitext(output)[1].lower()
+  if ext and not is_video_file(output) and not os.path.isdir(output) and ext in _FILE_EXTS:
+    raise VideoError(f"{output}: unknown video container {ext}; expected "
+                     f"{', '.join(VIDEO_EXTENSIONS)}, or a folder")
   if len(inputs) == 1 and (is_video_file(output) if is_video_file(inputs[0])
                            else not is_video_file(output)):
     return [(inputs[0], output)]
@@ -560,13 +586,27 @@ def _targets(inputs: Sequence[str], output: str) -> list[tuple[str, str]]:
   return jobs
 
 
+def _first_frame_size(src: str) -> tuple[int, int]:
+  """(height, width) of a video's frames as stored, or of a frame folder's first frame."""
+  if is_video_file(src):
+    info = probe(src)
+    return info.height, info.width
+  return next(read_frames(numbered_frames(src)[:1])).rgb.shape[:2]
+
+
 def colorize_cli(workdir: str, inputs: Sequence[str], output: str | None,
                  temporal_strength: float | None = None, saturation: float = 1.0,
                  fmt: str | None = None, step: int | None = None, hints=None,
-                 batch_size: int = DEFAULT_BATCH) -> int:
-  """The `--mode=colorize` command for videos and frame folders. Returns 0, or 1 if some
-  inputs failed (each reported in one line). Raises ConfigError for usage errors."""
+                 batch_size: int = DEFAULT_BATCH, warn_unused: bool = True) -> int:
+  """The `--mode=colorize` command for videos and frame folders. Returns 0, or 2 if some
+  inputs failed (each reported in one line). Raises ConfigError for usage errors and
+  VideoError for inputs that cannot be used, before the model is loaded.
+
+  `hints`: `--hints`, a hint file for every input's first frame of each shot, or a folder
+  with one per input named by its stem (clip.mp4 ← clip.json); all read and checked first.
+  `warn_unused`: warn about files there that no input names (off when images share it)."""
   from colorjax import config_lib, inference
+  from colorjax import hints as hints_lib
   if not output:
     raise config_lib.ConfigError("--output: required (a video file, or the folder to write to)")
   strength = temporal.DEFAULT_STRENGTH if temporal_strength is None else float(temporal_strength)
@@ -580,18 +620,31 @@ def colorize_cli(workdir: str, inputs: Sequence[str], output: str | None,
     jobs = _targets(inputs, output)
   except VideoError as e:
     raise config_lib.ConfigError(f"--output={e}") from None
+  per_input = {}
   for src, dst in jobs:            # check what can be checked before loading the model
     if is_video_file(src):
-      output_container(src, dst, probe(src).audio_codecs)
+      info = probe(src)
+      output_container(src, dst, info.audio_codecs)
+      check_frame_size(dst, info)
+    if hints:
+      try:
+        per_input[src] = hints_lib.hints_for_image(hints, os.path.normpath(src),
+                                                   *_first_frame_size(src))
+      except hints_lib.HintError as e:
+        raise config_lib.ConfigError(f"--hints: {e}") from None
+  unused = hints and warn_unused and hints_lib.unused_hint_files(hints, [s for s, _ in jobs])
+  if unused:
+    print(unused, file=sys.stderr)
   colorizer = inference.load(workdir, step=step)
   failed = 0
   for src, dst in jobs:
     try:
       if is_video_file(src):
-        r = colorize_video(colorizer, src, dst, strength, saturation, hints, batch_size)
+        r = colorize_video(colorizer, src, dst, strength, saturation, per_input.get(src),
+                           batch_size)
       else:
-        r = colorize_sequence(colorizer, numbered_frames(src), dst, strength, saturation, hints,
-                              batch_size, fmt)
+        r = colorize_sequence(colorizer, numbered_frames(src), dst, strength, saturation,
+                              per_input.get(src), batch_size, fmt)
     except VideoError as e:
       print(f"error: {e}", file=sys.stderr)
       failed += 1
@@ -599,7 +652,7 @@ def colorize_cli(workdir: str, inputs: Sequence[str], output: str | None,
     print(f"{src} -> {r.output}: {r.frames} frames, {len(r.cuts)} cuts "
           f"({r.output.rstrip(os.sep)}.cuts.json), {r.fps:.2f} frames/s, temporal {strength:g}"
           + (f", {r.audio_packets} audio packets copied" if r.audio_packets else ""))
-  return 1 if failed else 0
+  return 2 if failed else 0
 
 
 # ---------------------------------------------------------------------------------------------

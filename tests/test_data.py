@@ -28,6 +28,8 @@ def test_folder_listing_is_recursive_and_filters_extensions(tmp_path):
   assert sources.list_images(str(tmp_path)) == paths
   with pytest.raises(sources.DataError, match="no such directory"):
     sources.list_images(str(tmp_path / "missing"))
+  with pytest.raises(sources.DataError, match=r"\.(png|jpg): not a directory"):
+    sources.list_images(paths[0])
 
 
 def test_split_is_seeded_disjoint_and_sized():

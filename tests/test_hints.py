@@ -157,6 +157,7 @@ BAD_HINTS = [
     ((3, -1, "#ff0000"), r"hint 0 .*outside the 64×48 image"),
     ((3, 4, "#ff00"), r"hint 0 .*colour '#ff00': expected '#rrggbb'"),
     ((3, 4, (255, 0, 300)), r"hint 0 .*colour \(255, 0, 300\)"),
+    ((3, 4, (True, 0, 0)), r"hint 0 .*colour \(True, 0, 0\): expected"),
     ((3, 4, "#ff0000", 0), r"hint 0 .*patch=0 must be a positive integer"),
     (("a", 4, "#ff0000"), r"hint 0 .*x and y must be numbers"),
     ((3, 4), r"hint 0 \(3, 4\): expected \(x, y, colour\)"),

@@ -206,3 +206,26 @@ def test_command_reports_a_missing_run_as_a_usage_error(tmp_path):
       cwd=ROOT, capture_output=True, text=True, timeout=120)
   assert result.returncode == 2
   assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+
+
+def test_lab_tiff_has_no_alpha_and_a_missing_file_says_so(colorizer, tmp_path):
+  Image.fromarray(smooth_rgb(20, 30)).convert("LAB").save(tmp_path / "lab.tif")
+  assert colorizer(str(tmp_path / "lab.tif")).shape == (20, 30, 3)   # LAB's "A" is a*
+  for wrong in (b"\x89PNG", None):
+    with pytest.raises(ValueError, match="expected a file path, a PIL image or an array, got"):
+      colorizer(wrong)
+  from colorjax.data import decode
+  with pytest.raises(decode.BadImage, match=r"missing\.png: cannot read \(no such file\)"):
+    colorizer(str(tmp_path / "missing.png"))
+
+
+def test_command_refuses_an_image_file_name_as_output(tmp_path):
+  Image.fromarray(smooth_rgb(32, 32)).save(tmp_path / "a.png")
+  result = subprocess.run(
+      [sys.executable, os.path.join(ROOT, "launch.py"), "--mode=colorize",
+       f"--workdir={tmp_path / 'no_run'}", "--input=a.png", "--output=result.png"],
+      cwd=tmp_path, capture_output=True, text=True, timeout=120)
+  assert result.returncode == 2
+  assert result.stderr.strip() == ("error: --output=result.png: the folder to write the colour "
+                                   "images to, not a file name")
+  assert sorted(os.listdir(tmp_path)) == ["a.png"]

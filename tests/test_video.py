@@ -186,6 +186,16 @@ def test_numbered_frames_in_numbered_frames_out(colorizer, tmp_path):
     assert im.size == (W, H) and im.mode == "RGB"
 
 
+def test_numbered_photos_of_several_sizes_are_images_not_frames(tmp_path):
+  """IMG_0001.jpg ... or kodim01.png ...: photos are coloured one by one, not as a sequence."""
+  from PIL import Image
+  for i, (w, h) in enumerate([(60, 40), (40, 60), (60, 40)]):
+    Image.fromarray(scene_frame(i, w=w, h=h)).save(tmp_path / f"IMG_{i:04d}.png")
+  assert video.numbered_frames(str(tmp_path)) is None and not video.is_footage(str(tmp_path))
+  os.remove(tmp_path / "IMG_0001.png")            # the same size: a sequence
+  assert len(video.numbered_frames(str(tmp_path))) == 2
+
+
 # ---------------------------------------------------------------------------------------------
 # Bad input: one line naming the file, nothing under the final name
 
@@ -256,6 +266,57 @@ def test_command_colorizes_a_video_and_refuses_bad_ones(run_dir, tmp_path):
   out = tmp_path / "out" / "clip.webm"
   assert describe(out)["pts"] == describe(src)["pts"]
   assert (tmp_path / "out" / "clip.webm.cuts.json").exists()
+
+
+def test_command_checks_hints_and_outputs_before_loading_the_model(tmp_path):
+  """Bad hints, a WebM of odd size, a file name that is not a video: one line, exit code 2,
+  before the model loads (the run directory here does not even exist), nothing written."""
+  from PIL import Image
+  make_video(tmp_path / "clip.mp4", n=4)
+  make_video(tmp_path / "odd.mp4", n=4, w=65, h=49, pix_fmt="yuv444p")
+  Image.fromarray(scene_frame(0)).save(tmp_path / "still.png")
+  (tmp_path / "bad.json").write_text(json.dumps([[1000, 10, "#ff0000"]]))
+  (tmp_path / "hf").mkdir()
+  (tmp_path / "hf" / "clip.json").write_text("[[5, 5, ")
+  run = f"--workdir={tmp_path / 'no_run'}"
+  cases = [
+      (["--input=clip.mp4", "--output=o.mp4", "--hints=bad.json"],
+       "error: --hints: bad.json: hint 0 [1000, 10, \"#ff0000\"]: (1000, 10) is outside the "
+       "64×48 image"),
+      (["--input=clip.mp4", "--output=o.mp4", "--hints=hf"],
+       f"error: --hints: {os.path.join('hf', 'clip.json')}: not valid JSON"),
+      (["--input=odd.mp4", "--output=o.webm"],
+       "error: o.webm: VP8 (WebM) cannot hold an odd frame size 65×49"),
+      (["--input=clip.mp4", "--output=o.gif"], "error: --output=o.gif: unknown video container"),
+      (["--input=clip.mp4", "--input=still.png", "--output=o.mp4"],
+       "error: --output=o.mp4: a video file, but --input also names images")]
+  for args, needle in cases:
+    r = _launch("--mode=colorize", run, *args, cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [r.stderr.strip()], r.stderr
+    assert r.stderr.startswith(needle), (args, r.stderr)
+  assert sorted(os.listdir(tmp_path)) == ["bad.json", "clip.mp4", "hf", "odd.mp4", "still.png"]
+
+
+def _first_frame_a_star(path, box=(slice(36, 45), slice(28, 37))) -> float:
+  from colorjax import color
+  with av.open(str(path)) as c:
+    first = next(c.decode(video=0)).to_ndarray(format="rgb24")
+  return float(color.rgb_to_lab(first[box].astype(np.float32) / 255)[..., 1].mean())
+
+
+def test_hint_folder_for_a_video_by_stem_and_unused_files_named(colorizer, run_dir, tmp_path):
+  make_video(tmp_path / "clip.mp4", n=4)
+  (tmp_path / "hf").mkdir()
+  (tmp_path / "hf" / "clip.JSON").write_text(json.dumps([[32, 40, "#ff0000", 9]]))
+  (tmp_path / "hf" / "clp.json").write_text(json.dumps([[5, 5, "#00ff00"]]))
+  r = _launch("--mode=colorize", f"--workdir={run_dir}", "--input=clip.mp4", "--output=o.mp4",
+              "--hints=hf", "--temporal=0", cwd=tmp_path)
+  assert r.returncode == 0, r.stderr[-2000:]
+  assert "warning: --hints=hf: clp.json match no input" in r.stderr
+  colorizer.video(str(tmp_path / "clip.mp4"), str(tmp_path / "plain.mp4"), temporal=0,
+                  progress=False)
+  hinted, plain = (_first_frame_a_star(tmp_path / f) for f in ("o.mp4", "plain.mp4"))
+  assert hinted > 25 and hinted > plain + 20, (hinted, plain)   # red's a* is ~80
 
 
 # ---------------------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ def open_image(path: str, min_size: int | None = None) -> Image.Image:
     raise BadImage(f"{path}: too many pixels (over PIL's decompression-bomb limit of "
                    f"{Image.MAX_IMAGE_PIXELS} px)") from None
   except FileNotFoundError:
-    what = "broken symbolic link" if os.path.islink(path) else "file disappeared"
+    what = "broken symbolic link" if os.path.islink(path) else "no such file"
     raise BadImage(f"{path}: cannot read ({what})") from None
   except PermissionError:
     raise BadImage(f"{path}: cannot read (permission denied)") from None

@@ -32,7 +32,8 @@ def list_images(folder: str) -> list[str]:
   if not folder:
     raise DataError("no folder given: set config.data.cartoon_dir / movie_dir")
   if not os.path.isdir(folder):
-    raise DataError(f"{folder}: no such directory")
+    raise DataError(f"{folder}: " + ("not a directory" if os.path.exists(folder)
+                                     else "no such directory"))
   paths, seen = [], set()
   for root, dirs, files in os.walk(folder, followlinks=True):
     # Following links, a link to an ancestor would loop forever: visit each real dir once.
