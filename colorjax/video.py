@@ -56,7 +56,8 @@ X264 = {"crf": "18", "preset": "fast"}
 VP8 = {"crf": "8", "b": "8M", "deadline": "good", "cpu-used": "4"}
 DEFAULT_BATCH = 8
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")
-# Extensions of files that are not videos: an --output with one is a mistake, not a folder.
+# Extensions naming a file colorjax does not write as video (images, other containers): an
+# --output with one is a mistake, not a folder.
 _FILE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".json",
               ".txt", ".mpg", ".mpeg", ".wmv", ".flv", ".ogv", ".3gp")
 
