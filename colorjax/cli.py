@@ -47,9 +47,19 @@ def run(mode: str, config, flags) -> int:
   return code
 
 
+def _check_workdir(workdir: str) -> None:
+  """A run directory, or a path where one can be made: not a file, nor below one."""
+  path = os.path.abspath(workdir)
+  while not os.path.exists(path) and os.path.dirname(path) != path:
+    path = os.path.dirname(path)
+  if not os.path.isdir(path):
+    raise config_lib.ConfigError(f"--workdir={workdir}: {path} is a file, not a directory")
+
+
 def _run_mode(mode: str, config, flags, multi: bool) -> int:
   workdir = flags.workdir or default_workdir(config)
   try:
+    _check_workdir(workdir)
     if mode == "train":
       from colorjax import train
       train.train_and_evaluate(config, workdir)

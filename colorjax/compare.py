@@ -148,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   args = p.parse_args(argv)
   labels = [s.strip() for s in args.labels.split(",")]
   try:
+    if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
+      raise CompareError(f"--out={args.out}: exists and is not a directory")
     if len(labels) != 2 or len(set(labels)) != 2 or not all(labels):
       raise CompareError(f"--labels={args.labels}: expected two different names, e.g. recipe,vivid")
     compare(args.studies, labels, args.out or os.path.join(args.studies[1], "compare"))

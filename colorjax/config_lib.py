@@ -11,11 +11,15 @@ class ConfigError(ValueError):
 
 
 def finalize(config):
-  """Fill derived defaults: `dtype` "" → bfloat16 on GPU/TPU, float32 on CPU."""
+  """Fill derived defaults: `dtype` "" → bfloat16 on GPU/TPU, float32 on CPU; data folders
+  made absolute (a run's config.json is read from other directories later)."""
+  from colorjax.data import sources
   config = config.copy_and_resolve_references()
   if not config.get("dtype"):
     with config.unlocked():
       config.dtype = "float32" if jax.default_backend() == "cpu" else "bfloat16"
+  if "data" in config:
+    sources.absolute_folders(config.data)
   return config
 
 

@@ -2,7 +2,8 @@
 
 Writes `WORKDIR/eval.json` (per-domain means) and `WORKDIR/eval_per_image.csv`.
 Metrics are computed on RGB images in [0, 1] rebuilt from the true L and the predicted ab, so
-lightness is the input's and only colour is judged.
+lightness is the input's and only colour is judged. Greyscale image files have no colour to
+judge and are skipped, as in training (`drop_grey`).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from colorjax import checkpoints, color, metrics, models
-from colorjax.data import pipeline, sources
+from colorjax.data import decode, pipeline, sources
 
 METRIC_KEYS = ("delta_e", "ssim", "psnr", "colorfulness_pred", "colorfulness_true")
 
@@ -72,14 +73,78 @@ def record_name(record) -> str:
   return "/".join(str(x) for x in record)
 
 
+def folder_labels(folders: Sequence[str]) -> dict[str, str]:
+  """{label: folder} for `--eval_dirs`: each folder's shortest path suffix that no other
+  folder's path ends with (x/test and y/test; the base name when that is unique).
+
+  A folder given twice (the same real path, e.g. again through a symbolic link) is kept once:
+  scoring the same images twice only doubles the time, and a shell glob that repeats a
+  folder is harmless, so it is not an error.
+  """
+  unique, seen = [], set()
+  for f in folders:
+    if os.path.realpath(f) not in seen:
+      seen.add(os.path.realpath(f))
+      unique.append(f)
+  parts = [[p for p in os.path.abspath(f).split(os.sep) if p] for f in unique]
+  return {_shortest_unique_suffix(i, parts, unique[i]): unique[i] for i in range(len(unique))}
+
+
+def _shortest_unique_suffix(i: int, parts: list[list[str]], folder: str) -> str:
+  for k in range(1, len(parts[i]) + 1):
+    tail = parts[i][-k:]
+    if not any(q[-k:] == tail for j, q in enumerate(parts) if j != i):
+      return "/".join(tail)
+  # Its whole path ends another's (/test and /x/test): the absolute path is still distinct.
+  return os.path.abspath(folder)
+
+
+def drop_grey(records: Sequence, image_size: int, where: str,
+              cache_path: str | None = None) -> tuple[list, int]:
+  """(`records` without greyscale image files, how many were dropped).
+
+  A grey image has no colour to score (its ΔE00 is near 0 whatever the model does), and
+  training skips such files with the same check (`decode.scan_files`, at `image_size` px).
+  Unusable files are kept: evaluation masks them itself. DataError naming `where` when no
+  colour image is left. Built-in and TFDS records are not screened (as in training's
+  `screen_records`).
+  """
+  files = [r[1] for r in records if r[0] == "file"]
+  if not files:
+    return list(records), 0
+  status = decode.scan_files(files, image_size, cache_path)
+  kept = [r for r in records if r[0] != "file" or status[r[1]][0] != "grey"]
+  n_grey = len(records) - len(kept)
+  if n_grey and not any(r[0] != "file" or status[r[1]][0] == "ok" for r in kept):
+    raise sources.DataError(f"{where}: all {n_grey} images are greyscale (no colour to score)"
+                            if not kept else f"{where}: no colour image to score ({n_grey} "
+                            f"greyscale, {len(kept)} unusable)")
+  return kept, n_grey
+
+
+def screened_test_sets(config, eval_dirs: Sequence[str] | None = None,
+                       domains: Sequence[str] | None = None,
+                       cache_path: str | None = None) -> tuple[dict[str, list], dict[str, int]]:
+  """(test records per name, greyscale images dropped per name): the config's domains' test
+  splits, or whole `eval_dirs` folders named by `folder_labels`. Greyscale files are dropped
+  from both: the test split is drawn before any screening, so it does not depend on it."""
+  if eval_dirs:
+    where = folder_labels(eval_dirs)
+    sets = {label: sources.folder_test_records(folder) for label, folder in where.items()}
+  else:
+    names = list(domains or config.data.domains)
+    where = {d: f"domain {d} (test split)" for d in names}
+    sets = {d: sources.domain_splits(config.data, d, config.seed).test for d in names}
+  grey = {}
+  for name in sets:
+    sets[name], grey[name] = drop_grey(sets[name], config.image_size, where[name], cache_path)
+  return sets, grey
+
+
 def test_sets(config, eval_dirs: Sequence[str] | None = None,
               domains: Sequence[str] | None = None) -> dict[str, list]:
-  """Test records per domain: the config's domains' test splits, or whole folders."""
-  if eval_dirs:
-    return {os.path.basename(os.path.normpath(d)) or d: sources.folder_test_records(d)
-            for d in eval_dirs}
-  return {d: sources.domain_splits(config.data, d, config.seed).test
-          for d in (domains or config.data.domains)}
+  """Test records per domain, greyscale files dropped (`screened_test_sets`)."""
+  return screened_test_sets(config, eval_dirs, domains)[0]
 
 
 def evaluate_domains(predict_ab: Callable, domain_records: dict[str, Sequence], image_size: int,
@@ -102,12 +167,16 @@ def summarize(rows: Sequence[dict]) -> dict[str, float]:
 
 def evaluate_run(workdir: str, eval_dirs: Sequence[str] | None = None, step: int | None = None,
                  domains: Sequence[str] | None = None, print_summary: bool = False) -> dict:
-  """Evaluate the best (or `step`) checkpoint of `workdir`; writes eval.json and per-image CSV."""
+  """Evaluate the best (or `step`) checkpoint of `workdir`; writes eval.json and per-image CSV.
+
+  Each domain's entry holds "n" (images scored), the metric means and "grey_skipped".
+  """
   config, variables, step = checkpoints.restore_generator(workdir, step)
   predict = generator_predictor(config, variables)
-  sets = test_sets(config, eval_dirs, domains)
+  sets, grey = screened_test_sets(config, eval_dirs, domains, scan_cache(workdir))
   rows = evaluate_domains(predict, sets, config.image_size, config.data.get("eval_batch_size", 32))
-  results = {name: summarize([r for r in rows if r["domain"] == name]) for name in sets}
+  results = {name: {**summarize([r for r in rows if r["domain"] == name]),
+                    "grey_skipped": grey[name]} for name in sets}
   report = {"workdir": os.path.abspath(workdir), "step": int(step), "domains": results}
   with open(os.path.join(workdir, "eval.json"), "w") as f:
     json.dump(report, f, indent=2)
@@ -121,8 +190,16 @@ def evaluate_run(workdir: str, eval_dirs: Sequence[str] | None = None, step: int
       print(f"  {name:>10}: ΔE00 {r['delta_e']:.2f}  SSIM {r['ssim']:.4f}  PSNR {r['psnr']:.2f} dB"
             f"  colourfulness {r['colorfulness_pred']:.1f} (truth {r['colorfulness_true']:.1f})"
             f"  [{r['n']} images]")
+    for name, n in grey.items():
+      if n:
+        print(f"  {name}: skipped {n} grey image{'s' * (n != 1)} (no colour to score)")
     print(f"wrote {os.path.join(workdir, 'eval.json')}")
   return report
+
+
+def scan_cache(workdir: str) -> str:
+  """Training's decode cache (train.py): same files at the same size give the same answers."""
+  return os.path.join(workdir, decode.SCAN_CACHE)
 
 
 # --- Evaluation by number of hints ---------------------------------------------------------
@@ -239,7 +316,7 @@ def evaluate_hints(workdir: str, counts: Sequence[int], eval_dirs: Sequence[str]
   WORKDIR/eval.json (written after the plain evaluation, kept if it exists)."""
   config, variables, step = checkpoints.restore_generator(workdir, step)
   predict = generator_predictor(config, variables)
-  sets = test_sets(config, eval_dirs)
+  sets, _ = screened_test_sets(config, eval_dirs, cache_path=scan_cache(workdir))
   takes_hints = bool(config.model.get("hints", False))
   table = hint_curves({"model": (predict, takes_hints)}, sets, counts, config.image_size, seed,
                       int(config.data.get("eval_batch_size", 32)))

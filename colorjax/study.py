@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import platform
+import sys
 import time
 from typing import Callable
 
@@ -149,9 +150,10 @@ def train_model(name: str, config, run_dir: str) -> dict:
   if distributed.is_primary():
     with open(os.path.join(run_dir, TIME_FILE), "w") as f:
       json.dump({"wall_time_s": wall, "step": latest_step(run_dir)}, f)
-  if result.get("preempted"):
-    raise SystemExit(f"[study] stopped during the {name} model (step {result.get('step')}); "
-                     "run the same command again to resume")
+  if result.get("preempted"):     # exit 0, as a preempted training run does (SLURM requeues)
+    print(f"[study] stopped during the {name} model (step {result.get('step')}); run the same "
+          "command again to resume", file=sys.stderr)
+    raise SystemExit(0)
   n_train, per_epoch, total = schedule(config, run_dir)   # as screened by the run
   info = {"train_images": n_train, "steps_per_epoch": per_epoch, "total_steps": total}
   return {**info, "status": status, "wall_time_s": wall}

@@ -342,7 +342,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     # Data first: a missing folder or a folder of broken files fails before any compilation.
     # Only the images this model trains on are screened (the mixed model's shares, not all).
     splits, data_counts = screen_records(config, domain_records(config),
-                                         os.path.join(workdir, "data_scan.json"))
+                                         os.path.join(workdir, decode.SCAN_CACHE))
     train_records = [s.train for s in splits.values()]
     val_records = [r for s in splits.values() for r in s.val]
     n_train = sum(len(r) for r in train_records)
@@ -371,6 +371,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     restored = checkpoints.restore_latest(mngr, trainer.abstract_state())
     if restored is not None:
       state, data_state, start = restored
+      _check_same_workers(mngr, start, config)
       data_iter.set_state(_own_data_state(data_state, mngr, start))
       _warn_config_changes(mngr, start, config)
       _drop_metrics_after(workdir, start)   # steps logged after that checkpoint are redone
@@ -464,6 +465,20 @@ def _own_data_state(saved: dict, mngr, step: int) -> dict:
         f"this run has {n}: resume it with {len(states)} (each process reads its own share of "
         "the data), or start a new --workdir")
   return states[jax.process_index()]
+
+
+def _check_same_workers(mngr, step: int, config) -> None:
+  """The saved data position is grain's state of a pipeline with that many worker processes;
+  another count cannot read it."""
+  try:
+    old = checkpoints.restore_config(mngr, step)["data"]["workers"]
+  except Exception:         # an old or damaged config item: let set_state decide
+    return
+  if old != config.data.workers:
+    raise config_lib.ConfigError(
+        f"config.data.workers={config.data.workers}: {mngr.directory}/{step} holds the data "
+        f"position of a pipeline with workers={old}; resume with --config.data.workers={old} "
+        "(or start a new --workdir)")
 
 
 def _warn_config_changes(mngr, step: int, config) -> None:

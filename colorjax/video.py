@@ -692,11 +692,12 @@ def evaluate_sequences(workdir: str, folders: Sequence[str],
   """ΔE00, warping error and CDC of the colorized frames of each numbered-frame folder (the
   folder's own frames are the truth), per-frame and stabilised; writes eval_video.json.
   Frames are held in memory: for evaluation clips, not feature films."""
-  from colorjax import inference
+  from colorjax import evaluate, inference
   strength = temporal.DEFAULT_STRENGTH if temporal_strength is None else temporal_strength
   colorizer = inference.load(workdir, step=step)
+  labels = {folder: label for label, folder in evaluate.folder_labels(folders).items()}
   report = {}
-  for folder in folders:
+  for folder in labels:
     files = numbered_frames(folder)
     truth = np.stack([f.rgb for f in read_frames(files)])
     flows, vis = input_flows(truth)
@@ -715,7 +716,7 @@ def evaluate_sequences(workdir: str, folders: Sequence[str],
         f"{'warp err truth/per-frame/stab':>30} {'CDC truth/per-frame/stab':>26}")
   for folder, r in report.items():
     t, p, s = r["truth"], r["per_frame"], r["stabilized"]
-    print(f"  {os.path.basename(os.path.normpath(folder)):>24} {r['frames']:>6} "
+    print(f"  {labels[folder]:>24} {r['frames']:>6} "
           f"{p['delta_e']:>9.2f}/{s['delta_e']:<10.2f} "
           f"{1e3 * t['warp_error']:>9.3f}/{1e3 * p['warp_error']:.3f}/{1e3 * s['warp_error']:<9.3f} "
           f"{1e3 * t['cdc']:>8.3f}/{1e3 * p['cdc']:.3f}/{1e3 * s['cdc']:.3f}")

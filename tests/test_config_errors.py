@@ -47,7 +47,13 @@ def cases(folder):
       ([f"--config.data.cartoon_dir={folder}", "--config.data.domains=('cartoon',)",
         "--config.data.test_size=5"], ["config.data.test_size=5", "only 3 usable images"]),
       (["--config.data.test_size=1", "--config.data.domains=('cartoon',)",
-        f"--config.data.cartoon_dir={folder}/nope"], ["nope: no such directory"]),
+        f"--config.data.cartoon_dir={folder}/nope"],
+       ["config.data.cartoon_dir=", "nope: no such directory"]),
+      ([f"--config.data.cartoon_dir={folder}", f"--config.data.movie_dir={folder}/..",
+        "--config.data.domains=('cartoon','movie')", "--config.data.test_size=1"],
+       ["config.data.cartoon_dir=", "config.data.movie_dir=", "one folder holds the other"]),
+      ([f"--workdir={folder}/0.png"], ["--workdir=", "0.png is a file, not a directory"]),
+      ([f"--workdir={folder}/0.png/run"], ["0.png is a file, not a directory"]),
   ]
 
 

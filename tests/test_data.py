@@ -141,3 +141,18 @@ def test_decode_handles_modes_and_orientation(tmp_path):
   (tmp_path / "bad.jpg").write_text("hello")
   with pytest.raises(decode.BadImage, match="bad.jpg"):
     decode.open_rgb(str(tmp_path / "bad.jpg"))
+
+
+def test_data_folders_are_stored_absolute_and_must_not_hold_one_another(tmp_path, monkeypatch):
+  from colorjax import config_lib
+  from conftest import make_tiny_config
+  write_images(tmp_path / "d", 6)
+  monkeypatch.chdir(tmp_path)
+  config = make_tiny_config()
+  config.data.cartoon_dir, config.data.movie_dir = "d", "d/a"
+  final = config_lib.finalize(config)      # what config.json holds: found from anywhere
+  assert final.data.cartoon_dir == str(tmp_path / "d")
+  assert final.data.movie_dir == str(tmp_path / "d" / "a")
+  with pytest.raises(sources.DataError, match=r"config\.data\.cartoon_dir=.*d and "
+                     r"config\.data\.movie_dir=.*a: one folder holds the other"):
+    sources.domain_splits(final.data, "cartoon", 0)

@@ -507,3 +507,6 @@ def test_compare_puts_two_studies_side_by_side_with_paired_differences(tmp_path,
     assert os.path.getsize(os.path.join(out, f)) > 0
   assert compare.main([str(tmp_path / "a"), str(tmp_path / "nope")]) == 2
   assert "nope: no report/per_image.csv" in capsys.readouterr().err
+  (tmp_path / "afile").write_text("")
+  assert compare.main([str(tmp_path / "a"), str(tmp_path / "b"), f"--out={tmp_path / 'afile'}"]) == 2
+  assert capsys.readouterr().err == f"error: --out={tmp_path / 'afile'}: exists and is not a directory\n"

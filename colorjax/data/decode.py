@@ -155,6 +155,9 @@ def load_example(record, size: int, rng: np.random.Generator | None = None,
   return rgb_to_example(rgb)
 
 
+SCAN_CACHE = "data_scan.json"   # in a run's workdir: scan_files's answers per file
+
+
 def check_file(path: str, min_size: int) -> tuple[str, str]:
   """("ok" | "bad" | "grey", reason) for one image file; reason is '<file>: <why>' or ''."""
   try:

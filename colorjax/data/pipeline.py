@@ -68,12 +68,14 @@ def train_dataset(domains: Sequence[Sequence], image_size: int, batch_size: int,
   read = grain.ReadOptions(num_threads=0 if workers else 2, prefetch_buffer_size=0 if workers else 8)
   it = ds.to_iter_dataset(read)
   it = it.map(_strict) if on_bad_image == "error" else it.filter(_is_good)
-  it = it.batch(batch_size, drop_remainder=True)
   if workers > 0:
+    # Workers decode examples and the batch is formed here, so the batches do not depend on
+    # the worker count (batched inside the workers, each batch would hold one worker's share).
     _ensure_flags_parsed()
-    it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers, per_worker_buffer_size=2),
+    it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers,
+                                                     per_worker_buffer_size=2 * batch_size),
                         worker_init_fn=_worker_init)
-  return it
+  return it.batch(batch_size, drop_remainder=True)
 
 
 def _ensure_flags_parsed() -> None:

@@ -98,6 +98,29 @@ def builtin_splits(domain: str, train_size, test_size, val_size) -> Splits:
                 [("builtin", domain, i, "test") for i in range(n_test)])
 
 
+def _check_apart(data_config, key: str) -> None:
+  """The domains' folders must not hold one another: a nested folder's images would be in both
+  domains, so one domain's test images would train the other's models."""
+  def real(k):
+    folder = data_config.get(k, "")
+    return os.path.join(os.path.realpath(folder), "") if folder else None
+  mine = real(key)
+  for other in FOLDER_DOMAINS.values():
+    theirs = real(other)
+    if other != key and theirs and (theirs.startswith(mine) or mine.startswith(theirs)):
+      raise DataError(f"config.data.{key}={data_config[key]} and config.data.{other}="
+                      f"{data_config[other]}: one folder holds the other; give each domain a "
+                      "folder of its own")
+
+
+def absolute_folders(data_config) -> None:
+  """Make the domains' folders absolute in place, so a run's config.json still finds them
+  from another directory (eval, study, notebooks)."""
+  for key in FOLDER_DOMAINS.values():
+    if data_config.get(key, ""):
+      data_config[key] = os.path.abspath(data_config[key])
+
+
 def domain_splits(data_config, domain: str, seed: int) -> Splits:
   """Records of one domain of the config: "cartoon"/"movie" folders, "toon"/"photo", "tfds:…"."""
   size = tuple(_as_size(data_config[k]) for k in ("train_size", "test_size", "val_size"))
@@ -110,7 +133,11 @@ def domain_splits(data_config, domain: str, seed: int) -> Splits:
     folder = data_config.get(key, "")
     if not folder:
       raise DataError(f"domain {domain!r} needs config.data.{key} (a folder of images)")
-    records = [("file", p) for p in list_images(folder)]
+    _check_apart(data_config, key)
+    try:
+      records = [("file", p) for p in list_images(folder)]
+    except DataError as e:
+      raise DataError(f"config.data.{key}={e}") from None
     if not records:
       raise DataError(f"config.data.{key}={folder}: no image files found "
                       f"(looked for {', '.join(IMAGE_EXTENSIONS)})")
