@@ -22,6 +22,7 @@ hint or file and says what is wrong.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import re
@@ -296,8 +297,7 @@ def hints_for_image(hints_path: str, image_path: str, height: int, width: int):
       raise HintError(f"--hints={hints_path}: no such file or directory")
     return load_hint_file(hints_path, height, width)
   stem = _stem(image_path)
-  found = [os.path.join(hints_path, f) for f in sorted(os.listdir(hints_path))
-           if _stem(f) == stem and _is_hint_file(os.path.join(hints_path, f))]
+  found = _hint_files(hints_path).get(stem, [])
   if len(found) > 1:
     raise HintError(f"--hints={hints_path}: both {stem}.json and {stem}.png; keep one")
   return load_hint_file(found[0], height, width) if found else None
@@ -309,8 +309,8 @@ def unused_hint_files(hints_path: str, inputs: Sequence[str]) -> str | None:
   if not os.path.isdir(hints_path):
     return None
   stems = {_stem(os.path.normpath(i)) for i in inputs}
-  unused = [f for f in sorted(os.listdir(hints_path))
-            if _is_hint_file(os.path.join(hints_path, f)) and _stem(f) not in stems]
+  unused = sorted(os.path.basename(p) for stem, paths in _hint_files(hints_path).items()
+                  if stem not in stems for p in paths)
   if not unused:
     return None
   shown = ", ".join(unused[:5]) + (f" and {len(unused) - 5} more" if len(unused) > 5 else "")
@@ -322,8 +322,21 @@ def _stem(path: str) -> str:
   return os.path.splitext(os.path.basename(path))[0]
 
 
-def _is_hint_file(path: str) -> bool:
-  return os.path.splitext(path)[1].lower() in HINT_FILE_EXTS and os.path.isfile(path)
+def _hint_files(folder: str) -> dict[str, list[str]]:
+  """{stem: hint file paths} of a `--hints` folder (extensions in any case), listed once per
+  version of the folder: a command asks it once per input."""
+  return _hint_index(folder, os.stat(folder).st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _hint_index(folder: str, mtime_ns: int) -> dict[str, list[str]]:
+  del mtime_ns      # only the cache key: a file added or removed changes it
+  index: dict[str, list[str]] = {}
+  for f in sorted(os.listdir(folder)):
+    path = os.path.join(folder, f)
+    if os.path.splitext(f)[1].lower() in HINT_FILE_EXTS and os.path.isfile(path):
+      index.setdefault(_stem(f), []).append(path)
+  return index
 
 
 # ---------------------------------------------------------------------------------------------

@@ -371,9 +371,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
     restored = checkpoints.restore_latest(mngr, trainer.abstract_state())
     if restored is not None:
       state, data_state, start = restored
-      _check_same_workers(mngr, start, config)
+      saved = _saved_config(mngr, start)
+      _check_same_workers(saved, mngr, start, config)
       data_iter.set_state(_own_data_state(data_state, mngr, start))
-      _warn_config_changes(mngr, start, config)
+      _warn_config_changes(saved, config)
       _drop_metrics_after(workdir, start)   # steps logged after that checkpoint are redone
       logging.warning("resuming %s from step %d", workdir, start)
     else:
@@ -467,13 +468,18 @@ def _own_data_state(saved: dict, mngr, step: int) -> dict:
   return states[jax.process_index()]
 
 
-def _check_same_workers(mngr, step: int, config) -> None:
+def _saved_config(mngr, step: int) -> dict | None:
+  """The config a checkpoint was written with; None for an old or damaged config item."""
+  try:
+    return checkpoints.restore_config(mngr, step)
+  except Exception:
+    return None
+
+
+def _check_same_workers(saved: dict | None, mngr, step: int, config) -> None:
   """The saved data position is grain's state of a pipeline with that many worker processes;
   another count cannot read it."""
-  try:
-    old = checkpoints.restore_config(mngr, step)["data"]["workers"]
-  except Exception:         # an old or damaged config item: let set_state decide
-    return
+  old = ((saved or {}).get("data") or {}).get("workers", config.data.workers)
   if old != config.data.workers:
     raise config_lib.ConfigError(
         f"config.data.workers={config.data.workers}: {mngr.directory}/{step} holds the data "
@@ -481,12 +487,11 @@ def _check_same_workers(mngr, step: int, config) -> None:
         "(or start a new --workdir)")
 
 
-def _warn_config_changes(mngr, step: int, config) -> None:
+def _warn_config_changes(saved: dict | None, config) -> None:
   """Log the options that differ from the checkpoint's config (a resume keeps going anyway)."""
-  try:
-    old = _flatten(checkpoints.restore_config(mngr, step))
-  except Exception:         # an old or damaged config item: nothing to compare
+  if saved is None:         # nothing to compare
     return
+  old = _flatten(saved)
   new = _flatten(json.loads(config.to_json_best_effort()))
   changed = [f"{k} ({old.get(k)!r} -> {new.get(k)!r})" for k in sorted(set(old) | set(new))
              if old.get(k) != new.get(k) and k != "num_epochs"]

@@ -56,10 +56,9 @@ X264 = {"crf": "18", "preset": "fast"}
 VP8 = {"crf": "8", "b": "8M", "deadline": "good", "cpu-used": "4"}
 DEFAULT_BATCH = 8
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")
-# Extensions naming a file colorjax does not write as video (images, other containers): an
-# --output with one is a mistake, not a folder.
-_FILE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".json",
-              ".txt", ".mpg", ".mpeg", ".wmv", ".flv", ".ogv", ".3gp")
+# Besides images: extensions naming a file colorjax does not write as video; an --output
+# with one is a mistake, not a folder.
+_OTHER_FILE_EXTS = (".gif", ".json", ".txt", ".mpg", ".mpeg", ".wmv", ".flv", ".ogv", ".3gp")
 
 
 class VideoError(Exception):
@@ -567,8 +566,9 @@ def _targets(inputs: Sequence[str], output: str) -> list[tuple[str, str]]:
   With one input, `--output` may name the video file itself (it has a video extension) or,
   for a frame folder, the folder the frames go to; otherwise outputs go inside `--output`.
   """
+  from colorjax.data import sources
   ext = os.path.splitext(output)[1].lower()
-  if ext and not is_video_file(output) and not os.path.isdir(output) and ext in _FILE_EXTS:
+  if ext in (*sources.IMAGE_EXTENSIONS, *_OTHER_FILE_EXTS) and not os.path.isdir(output):
     raise VideoError(f"{output}: unknown video container {ext}; expected "
                      f"{', '.join(VIDEO_EXTENSIONS)}, or a folder")
   if len(inputs) == 1 and (is_video_file(output) if is_video_file(inputs[0])
@@ -585,14 +585,6 @@ def _targets(inputs: Sequence[str], output: str) -> list[tuple[str, str]]:
     seen.add(dst)
     jobs.append((inp, dst))
   return jobs
-
-
-def _first_frame_size(src: str) -> tuple[int, int]:
-  """(height, width) of a video's frames as stored, or of a frame folder's first frame."""
-  if is_video_file(src):
-    info = probe(src)
-    return info.height, info.width
-  return next(read_frames(numbered_frames(src)[:1])).rgb.shape[:2]
 
 
 def colorize_cli(workdir: str, inputs: Sequence[str], output: str | None,
@@ -621,16 +613,19 @@ def colorize_cli(workdir: str, inputs: Sequence[str], output: str | None,
     jobs = _targets(inputs, output)
   except VideoError as e:
     raise config_lib.ConfigError(f"--output={e}") from None
-  per_input = {}
+  frames, per_input = {}, {}
   for src, dst in jobs:            # check what can be checked before loading the model
     if is_video_file(src):
       info = probe(src)
       output_container(src, dst, info.audio_codecs)
       check_frame_size(dst, info)
+    else:
+      frames[src] = numbered_frames(src)
     if hints:
+      size = ((info.height, info.width) if is_video_file(src)
+              else next(read_frames(frames[src][:1])).rgb.shape[:2])
       try:
-        per_input[src] = hints_lib.hints_for_image(hints, os.path.normpath(src),
-                                                   *_first_frame_size(src))
+        per_input[src] = hints_lib.hints_for_image(hints, os.path.normpath(src), *size)
       except hints_lib.HintError as e:
         raise config_lib.ConfigError(f"--hints: {e}") from None
   unused = hints and warn_unused and hints_lib.unused_hint_files(hints, [s for s, _ in jobs])
@@ -644,7 +639,7 @@ def colorize_cli(workdir: str, inputs: Sequence[str], output: str | None,
         r = colorize_video(colorizer, src, dst, strength, saturation, per_input.get(src),
                            batch_size)
       else:
-        r = colorize_sequence(colorizer, numbered_frames(src), dst, strength, saturation,
+        r = colorize_sequence(colorizer, frames[src], dst, strength, saturation,
                               per_input.get(src), batch_size, fmt)
     except VideoError as e:
       print(f"error: {e}", file=sys.stderr)
